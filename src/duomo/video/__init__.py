@@ -1,0 +1,1 @@
+"""Video I/O: probe, decode, sample, stream, extract audio, write; all on PyAV."""
