@@ -1,0 +1,1 @@
+"""Data: the manifest format, datasets and batching."""
