@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 import itertools
 from fractions import Fraction
+import os
 from pathlib import Path
 
 import av
@@ -47,6 +48,7 @@ def write_video(
     audio: np.ndarray | None = None,
     sample_rate: int = 16000,
     options: dict[str, str] | None = None,
+    rotation: int = 0,
 ) -> Path:
     """Encode RGB frames, each uint8 (H, W, 3), into ``path``; returns the path.
 
@@ -56,6 +58,8 @@ def write_video(
         gop: keyframe interval in frames (and scene-cut keyframes off, so it is exact).
         pts_sec: explicit timestamps in seconds, one per frame (variable frame rate).
         audio: mono float32 waveform in [-1, 1] at ``sample_rate``, muxed as a second stream.
+        rotation: display rotation in degrees counter-clockwise (what ``probe`` reads back as
+            ``rotation``), stored as the stream's display matrix; the pixels are not turned.
     """
     path = Path(path)
     codec_pix_fmt = pix_fmt or DEFAULT_PIX_FMT.get(codec, "yuv420p")
@@ -70,6 +74,9 @@ def write_video(
     if codec == "libx265":
         opts.setdefault("x265-params", "log-level=error")
 
+    if codec == "libsvtav1":
+        # SVT-AV1 logs its configuration to stderr at info level unless told otherwise
+        os.environ.setdefault("SVT_LOG", "1")
     frames = iter(frames)
     first = next(frames, None)
     if first is None:
@@ -83,6 +90,8 @@ def write_video(
         stream.codec_context.time_base = time_base
         if gop is not None:
             stream.codec_context.gop_size = gop
+        if rotation % 360:
+            stream.set_display_rotation(rotation % 360)
         # every stream must exist before the first packet is muxed (the header is written then)
         audio_stream = _add_audio_stream(container, path, sample_rate) if audio is not None else None
         for i, frame in enumerate(itertools.chain([first], frames)):
