@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from rich.console import Console
 from rich.table import Table
@@ -31,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
             if args.json:
                 print(json.dumps({"path": path, "error": err.reason}))
             else:
-                Console(stderr=True).print(f"duomo probe: error: {err}", markup=False, highlight=False)
+                print(f"duomo probe: error: {err}", file=sys.stderr)
             continue
         if args.json:
             print(json.dumps(info))
