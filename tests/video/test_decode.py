@@ -181,6 +181,11 @@ def test_lossy_codecs_seek_matches_sequential(media_dir, name, codec):
     np.testing.assert_allclose(clip.pts_sec, np.array(picks) / 12, atol=5e-4)  # webm keeps ms
     for image, idx in zip(clip.frames, picks):
         np.testing.assert_array_equal(image, sequential[idx].image)
+    # streaming from a seek point counts frame indices from the packets before it
+    late = list(iter_frames(path, start_sec=1.0))
+    assert [f.frame_idx for f in late] == list(range(12, 36))
+    for frame in late:
+        np.testing.assert_array_equal(frame.image, sequential[frame.frame_idx].image)
 
 
 def test_iter_frames_every_frame_exact(ffv1_clip):
@@ -238,3 +243,17 @@ def test_unscanned_files_still_sample_exactly(unscanned, ffv1_clip, h264_clip):
     with pytest.raises(MediaError, match="pass max_frames"):
         sample_keyframes(h264_clip)
     assert sample_keyframes(h264_clip, max_frames=2).frame_idx.tolist() == [10, 30]  # at or before 10, 30
+
+
+@pytest.mark.parametrize(("name", "codec"), [("late.mkv", "ffv1"), ("late.mp4", "libx264")])
+def test_stream_starting_late_is_timed_from_the_container_start(tmp_path, name, codec):
+    """A first frame stamped 1.0 s is time 0 on our timeline; it is not mistaken for damage."""
+    path = make_video(tmp_path / name, 10, FPS, size=(96, 64), codec=codec, pts_sec=[1.0 + i / 10 for i in range(10)])
+    from duomo.video import probe
+
+    info = probe(path)
+    assert info.damage is None and info.duration_sec == pytest.approx(1.0)
+    clip = sample_uniform(path, 3)
+    assert clip.frame_idx.tolist() == [1, 5, 8]
+    np.testing.assert_allclose(clip.pts_sec, [0.1, 0.5, 0.8])
+    assert [f.pts_sec for f in iter_frames(path, every_sec=0.4)] == [0.0, 0.4, 0.8]

@@ -12,7 +12,7 @@ import av
 import numpy as np
 
 from duomo.errors import MediaError
-from duomo.video.probe import MAX_PACKETS_WITHOUT_FRAME, declared_duration, open_container
+from duomo.video.probe import MAX_PACKETS_WITHOUT_FRAME, container_origin, declared_duration, open_container
 
 
 def decode_audio(
@@ -44,7 +44,7 @@ def decode_audio(
         stream = container.streams.audio[0]
         if stream.codec_context is None:
             raise MediaError(path, "no decoder for its audio codec")
-        origin_sec = container.start_time / av.time_base if container.start_time is not None else 0.0
+        origin_sec = float(container_origin(container))
         time_base = float(stream.time_base)
         if start > 0:
             try:

@@ -17,6 +17,9 @@ Conventions shared by every function here:
 - Requests past the end: a window or time range is clipped to the video's duration; one that
   starts at or after the end raises MediaError naming the duration. A frame index past the
   last frame raises MediaError naming the frame count.
+- ``fast=True`` (keyframe snapping): instead of each exact pick, the keyframe nearest to it
+  (it may lie outside a requested window), with that keyframe's true timestamp and index;
+  only keyframe packets are decoded.
 - Damaged files: what is readable is decoded; a request for a frame that cannot be decoded
   raises MediaError saying where decoding stopped and why. ``iter_frames`` yields the frames
   before the break, then raises.
@@ -25,7 +28,7 @@ Conventions shared by every function here:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import av
@@ -36,10 +39,12 @@ from duomo.errors import MediaError
 from duomo.video.probe import (
     MAX_PACKETS_WITHOUT_FRAME,
     FrameTable,
+    container_origin,
     declared_duration,
     find_video_stream,
     open_container,
     read_frame_table,
+    ticks_to_sec,
 )
 from duomo.video.sampling import (
     TIME_EPS_SEC,
@@ -125,7 +130,7 @@ def sample_uniform(
     """
     if num_frames <= 0:
         raise ValueError(f"num_frames must be positive, got {num_frames}")
-    return _sample(path, lambda pts_sec, duration_sec: uniform_indices(len(pts_sec), num_frames), size, short_side, fast)
+    return _sample(path, lambda pts_sec, video_end_sec: uniform_indices(len(pts_sec), num_frames), size, short_side, fast)
 
 
 def sample_every(
@@ -146,10 +151,14 @@ def sample_every(
     """
     if (seconds is None) == (fps is None):
         raise ValueError("give exactly one of seconds or fps")
+    if (seconds if seconds is not None else fps) <= 0:
+        raise ValueError(f"the step must be positive, got seconds={seconds}, fps={fps}")
     step_sec = seconds if seconds is not None else 1.0 / fps
 
-    def pick(pts_sec: np.ndarray, duration_sec: float) -> np.ndarray:
-        start, end = _clip_range(path, start_sec, end_sec, duration_sec)
+    _check_range(start_sec, end_sec)
+
+    def pick(pts_sec: np.ndarray, video_end_sec: float) -> np.ndarray:
+        start, end = _clip_range(path, start_sec, end_sec, video_end_sec)
         return frames_at_times(pts_sec, every_times(start, end, step_sec))
 
     return _sample(path, pick, size, short_side, fast)
@@ -173,8 +182,10 @@ def sample_window(
     if num_frames <= 0:
         raise ValueError(f"num_frames must be positive, got {num_frames}")
 
-    def pick(pts_sec: np.ndarray, duration_sec: float) -> np.ndarray:
-        start, end = _clip_range(path, start_sec, end_sec, duration_sec)
+    _check_range(start_sec, end_sec)
+
+    def pick(pts_sec: np.ndarray, video_end_sec: float) -> np.ndarray:
+        start, end = _clip_range(path, start_sec, end_sec, video_end_sec)
         return window_indices(pts_sec, start, end, num_frames)
 
     return _sample(path, pick, size, short_side, fast)
@@ -222,7 +233,7 @@ def decode_frames(
         raise ValueError("frame_idx must be a non-empty 1-D sequence")
     if wanted.min() < 0:
         raise ValueError(f"frame indices must be >= 0, got {int(wanted.min())}")
-    return _sample(path, lambda pts_sec, duration_sec: wanted, size, short_side, fast=False)
+    return _sample(path, lambda pts_sec, video_end_sec: wanted, size, short_side, fast=False)
 
 
 def iter_frames(
@@ -241,12 +252,9 @@ def iter_frames(
     from the keyframe before ``start_sec``. On damaged data, yields the frames before the
     break and then raises MediaError.
     """
-    if start_sec < 0:
-        raise ValueError(f"start_sec must be >= 0, got {start_sec}")
+    _check_range(start_sec, end_sec)
     if every_sec is not None and every_sec <= 0:
         raise ValueError(f"every_sec must be positive, got {every_sec}")
-    if end_sec is not None and end_sec <= start_sec:
-        raise ValueError(f"end_sec ({end_sec}) must be after start_sec ({start_sec})")
     container = open_container(path)
     try:
         stream = find_video_stream(container, path)
@@ -267,7 +275,7 @@ def _sample(
 ) -> Clip:
     """Open ``path``, pick frame indices from its timestamps, decode them into a Clip.
 
-    ``pick(pts_sec, duration_sec)`` gets every frame's time (N,) and the video's duration and
+    ``pick(pts_sec, end_sec)`` gets every frame's time (N,) and the time the video ends, and
     returns the wanted indices (T,). For a damaged file the times run on past the readable
     frames (at the usual rate, up to the declared duration) so a pick there is reported.
     """
@@ -277,7 +285,7 @@ def _sample(
         stream = find_video_stream(container, path)
         table = read_frame_table(container, stream, path)
         pts_sec = _expected_pts_sec(table)
-        idx = pick(pts_sec, table.duration_sec)
+        idx = pick(pts_sec, float(pts_sec[0]) + table.duration_sec)
         if len(idx) == 0:
             raise MediaError(path, "no frames in the requested range")
         if idx.max() >= len(pts_sec):
@@ -308,15 +316,18 @@ def _expected_pts_sec(table: FrameTable) -> np.ndarray:
     return np.concatenate([pts_sec, tail])
 
 
-def _clip_range(path: str | Path, start_sec: float, end_sec: float | None, duration_sec: float) -> tuple[float, float]:
-    """``[start, end)`` clipped to the video; MediaError when it starts at or after the end."""
+def _check_range(start_sec: float, end_sec: float | None) -> None:
     if start_sec < 0:
         raise ValueError(f"start_sec must be >= 0, got {start_sec}")
     if end_sec is not None and end_sec <= start_sec:
         raise ValueError(f"end_sec ({end_sec}) must be after start_sec ({start_sec})")
-    if start_sec >= duration_sec - TIME_EPS_SEC:
-        raise MediaError(path, f"requested start {start_sec:.2f} s is past the end of the video ({duration_sec:.2f} s)")
-    return start_sec, min(end_sec if end_sec is not None else duration_sec, duration_sec)
+
+
+def _clip_range(path: str | Path, start_sec: float, end_sec: float | None, video_end_sec: float) -> tuple[float, float]:
+    """``[start, end)`` clipped to the video; MediaError when it starts at or after the end."""
+    if start_sec >= video_end_sec - TIME_EPS_SEC:
+        raise MediaError(path, f"requested start {start_sec:.2f} s is past the end of the video ({video_end_sec:.2f} s)")
+    return start_sec, min(end_sec if end_sec is not None else video_end_sec, video_end_sec)
 
 
 # --- decoding --------------------------------------------------------------------------------
@@ -442,14 +453,17 @@ def _decode_single(stream, packet, table: FrameTable, path):
         ctx.flush_buffers()
     if not frames:
         raise MediaError(path, f"decoding stopped at {_sec(table, packet.pts)}: the keyframe decodes to nothing")
+    if frames[0].pts is None:
+        frames[0].pts = packet.pts
     return frames[0]
 
 
 def _stream_frames(container, stream, path, every_sec, start_sec, end_sec, convert) -> Iterator[Frame]:
     """The body of ``iter_frames``: one forward pass, one decoded frame held at a time."""
     time_base = float(stream.time_base)
-    origin_sec = container.start_time / av.time_base if container.start_time is not None else 0.0
-    declared_end_sec = _declared_end_sec(stream, origin_sec)
+    origin = container_origin(container)
+    origin_sec = float(origin)
+    declared_sec = declared_duration(container, stream)  # an upper bound on the end, own clock
     stop_sec = end_sec if end_sec is not None else np.inf
     state = _DecodeState(frame_ticks=_nominal_ticks(stream))
     if start_sec > 0:
@@ -461,7 +475,7 @@ def _stream_frames(container, stream, path, every_sec, start_sec, end_sec, conve
     last_sec = gap_sec = None
 
     for frame in _decoded_frames(container, stream, state, stop_on_error=True):
-        t = frame.pts * time_base - origin_sec
+        t = ticks_to_sec(frame.pts, stream.time_base, origin)
         gap_sec, last_sec = (t - last_sec if last_sec is not None else None), t
         if next_idx is None:
             next_idx = _count_frames_before(path, frame.pts)
@@ -493,9 +507,10 @@ def _stream_frames(container, stream, path, every_sec, start_sec, end_sec, conve
         num_yielded += 1
         yield Frame(convert(held[0]), held[1], held[2])
         k += 1
-    if declared_end_sec is not None and video_end_sec < min(declared_end_sec, stop_sec) - 2 * (gap_sec or 0) - 0.05:
+    slack_sec = 2 * (gap_sec or 0) + 0.05
+    if declared_sec is not None and video_end_sec + origin_sec < min(declared_sec, stop_sec + origin_sec) - slack_sec:
         raise MediaError(path, f"decoding stopped at {video_end_sec:.2f} s: the data ends before the "
-                         f"declared duration {declared_end_sec:.2f} s (file truncated or corrupt)")
+                         f"declared duration {declared_sec:.2f} s (file truncated or corrupt)")
     if num_yielded == 0 and start_sec >= video_end_sec - TIME_EPS_SEC:
         raise MediaError(path, f"requested start {start_sec:.2f} s is past the end of the video ({video_end_sec:.2f} s)")
 
@@ -506,7 +521,7 @@ class _DecodeState:
 
     frame_ticks: int
     error: str | None = None
-    last_pts: int | None = field(default=None)
+    last_pts: int | None = None
 
 
 def _decoded_frames(container, stream, state: _DecodeState, stop_on_error: bool = False) -> Iterator:
@@ -597,7 +612,7 @@ def _assemble(table: FrameTable, wanted_pts: np.ndarray, images: dict[int, tuple
         frame_idx = np.round((true_pts - table.pts[0]) / table.frame_ticks)
     return Clip(
         frames=np.stack([image for image, _ in picked]),
-        pts_sec=true_pts * float(table.time_base) - table.origin_sec,
+        pts_sec=ticks_to_sec(true_pts, table.time_base, table.origin),
         frame_idx=frame_idx.astype(np.int64),
     )
 
@@ -619,22 +634,13 @@ def _count_frames_before(path, pts: int) -> int:
         container.close()
 
 
-def _declared_end_sec(stream, origin_sec: float) -> float | None:
-    """Where the header says the video ends (seconds on our timeline), if it says."""
-    duration = declared_duration(stream.container, stream)
-    if duration is None:
-        return None
-    start = stream.start_time * float(stream.time_base) - origin_sec if stream.start_time is not None else 0.0
-    return start + duration
-
-
 def _nominal_ticks(stream) -> int:
     rate = stream.average_rate or stream.base_rate or 25
     return max(1, round(1 / (float(rate) * float(stream.time_base))))
 
 
 def _sec(table: FrameTable, pts: int) -> str:
-    return f"{pts * float(table.time_base) - table.origin_sec:.2f} s"
+    return f"{ticks_to_sec(pts, table.time_base, table.origin):.2f} s"
 
 
 def _reason(err: BaseException) -> str:

@@ -93,8 +93,8 @@ class FrameTable:
     key_pts: np.ndarray
     """(K,) int64 timestamps of the keyframes (seek points)."""
     time_base: Fraction
-    origin_sec: float
-    """Container start time; reported times are ``pts * time_base - origin_sec``."""
+    origin: Fraction
+    """Container start time in seconds; reported times are ``pts * time_base - origin``."""
     frame_ticks: int
     """Typical frame duration in ``time_base`` units (median gap, or the nominal rate)."""
     duration_sec: float
@@ -106,21 +106,17 @@ class FrameTable:
     @property
     def pts_sec(self) -> np.ndarray:
         """(N,) float64 frame times in seconds."""
-        return self.pts * float(self.time_base) - self.origin_sec
+        return ticks_to_sec(self.pts, self.time_base, self.origin)
 
     @property
     def key_pts_sec(self) -> np.ndarray:
         """(K,) float64 keyframe times in seconds."""
-        return self.key_pts * float(self.time_base) - self.origin_sec
+        return ticks_to_sec(self.key_pts, self.time_base, self.origin)
 
     @property
     def readable_end_sec(self) -> float:
         """End of the last readable frame, seconds."""
-        return float((int(self.pts[-1]) + self.frame_ticks) * self.time_base) - self.origin_sec
-
-    def to_pts(self, seconds: float) -> int:
-        """Seconds on our timeline -> stream ticks (rounded down)."""
-        return int(np.floor((seconds + self.origin_sec) / float(self.time_base) + 1e-6))
+        return ticks_to_sec(int(self.pts[-1]) + self.frame_ticks, self.time_base, self.origin)
 
 
 def probe(path: str | Path) -> VideoInfo:
@@ -235,10 +231,10 @@ def read_frame_table(container: av.container.InputContainer, stream, path: str |
     early (read error, or data ending before the declared duration) sets ``damage``.
     """
     time_base = stream.time_base or Fraction(1, 1000)
-    origin_sec = container.start_time / av.time_base if container.start_time is not None else 0.0
+    origin = container_origin(container)
     declared_sec = declared_duration(container, stream)
     if os.path.getsize(path) > SCAN_MAX_BYTES:
-        return _guessed_table(stream, time_base, origin_sec, declared_sec, path)
+        return _guessed_table(stream, time_base, origin, declared_sec, path)
 
     pts_list: list[int] = []
     key_list: list[int] = []
@@ -258,7 +254,7 @@ def read_frame_table(container: av.container.InputContainer, stream, path: str |
                 durations.append(packet.duration)
             if len(pts_list) > SCAN_MAX_PACKETS:
                 _rewind(container, stream)
-                return _guessed_table(stream, time_base, origin_sec, declared_sec, path)
+                return _guessed_table(stream, time_base, origin, declared_sec, path)
     except av.error.FFmpegError as err:
         damage = f"reading stopped: {_reason(err)}"
     if not pts_list:
@@ -272,41 +268,64 @@ def read_frame_table(container: av.container.InputContainer, stream, path: str |
         pts=pts,
         key_pts=np.unique(np.asarray(key_list or pts_list[:1], dtype=np.int64)),
         time_base=time_base,
-        origin_sec=origin_sec,
+        origin=origin,
         frame_ticks=frame_ticks,
         duration_sec=0.0,
         is_exact=True,
         damage=damage,
     )
-    readable_sec = table.readable_end_sec - float(table.pts_sec[0])
-    # the data may end early without a read error (a file cut short): compare with the header
+    first_sec = float(pts[0] * time_base)  # on the stream's own clock, like the header
+    end_sec = float((int(pts[-1]) + frame_ticks) * time_base)
+    # The data may end early without a read error (a file cut short): compare with the header.
+    # Formats disagree on whether a duration is an end time (Matroska) or a span (MP4); reading
+    # it as an end time is the smaller bound, so a late-starting stream is never called cut.
     slack_sec = 2 * frame_ticks * float(time_base) + 0.05
-    if damage is None and declared_sec is not None and readable_sec < declared_sec - slack_sec:
+    if damage is None and declared_sec is not None and end_sec < declared_sec - slack_sec:
         damage = "data ends early (file truncated or corrupt)"
-    duration_sec = max(readable_sec, declared_sec or 0.0) if damage else readable_sec
+    duration_sec = end_sec - first_sec
+    if damage is not None and declared_sec is not None:
+        duration_sec = max(duration_sec, declared_sec - first_sec)
     _rewind(container, stream)
     return dataclasses.replace(table, duration_sec=duration_sec, damage=damage)
 
 
-def _guessed_table(stream, time_base: Fraction, origin_sec: float, declared_sec: float | None, path) -> FrameTable:
+def _guessed_table(stream, time_base: Fraction, origin: Fraction, declared_sec: float | None, path) -> FrameTable:
     """A constant-rate grid of frame times for files too big to scan."""
     fps = _nominal_fps(stream)
     if declared_sec is None:
         raise MediaError(path, "duration unknown and the file is too big to scan")
     num_frames = stream.frames if stream.frames > 0 else max(1, round(declared_sec * fps))
-    start = stream.start_time if stream.start_time is not None else round(origin_sec / time_base)
+    start = stream.start_time if stream.start_time is not None else round(origin / time_base)
     frame_ticks = max(1, round(1 / (fps * time_base)))
     pts = start + np.round(np.arange(num_frames) / (fps * time_base)).astype(np.int64)
     return FrameTable(
         pts=pts,
         key_pts=np.zeros(0, dtype=np.int64),
         time_base=time_base,
-        origin_sec=origin_sec,
+        origin=origin,
         frame_ticks=frame_ticks,
         duration_sec=declared_sec,
         is_exact=False,
         damage=None,
     )
+
+
+def container_origin(container: av.container.InputContainer) -> Fraction:
+    """The container's start time in seconds (0 when unknown): our timeline's zero."""
+    if container.start_time is None:
+        return Fraction(0)
+    return Fraction(container.start_time, av.time_base)
+
+
+def ticks_to_sec(pts, time_base: Fraction, origin: Fraction):
+    """Stream ticks (int or int64 array) -> seconds on our timeline, ``pts * time_base - origin``.
+
+    Computed as one exact ratio and rounded once, so frame 14 at 10 fps is 1.4, not
+    1.4000000000000001.
+    """
+    scale = time_base.numerator * origin.denominator
+    offset = origin.numerator * time_base.denominator
+    return (pts * scale - offset) / (time_base.denominator * origin.denominator)
 
 
 def _rewind(container: av.container.InputContainer, stream) -> None:
@@ -318,7 +337,11 @@ def _rewind(container: av.container.InputContainer, stream) -> None:
 
 
 def declared_duration(container: av.container.InputContainer, stream) -> float | None:
-    """A stream's duration as the file header states it, in seconds, if it does."""
+    """A stream's duration as the file header states it, in seconds, if it does.
+
+    Depending on the format this is a span (MP4) or the end time (Matroska); callers use it as
+    an upper bound on where the stream ends.
+    """
     if stream.duration is not None and stream.time_base:
         return float(stream.duration * stream.time_base)
     tag = stream.metadata.get("DURATION")  # Matroska writes a per-track duration tag
