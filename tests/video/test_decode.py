@@ -257,3 +257,21 @@ def test_stream_starting_late_is_timed_from_the_container_start(tmp_path, name, 
     assert clip.frame_idx.tolist() == [1, 5, 8]
     np.testing.assert_allclose(clip.pts_sec, [0.1, 0.5, 0.8])
     assert [f.pts_sec for f in iter_frames(path, every_sec=0.4)] == [0.0, 0.4, 0.8]
+
+
+@pytest.mark.parametrize("rotation", [90, 180, 270])
+def test_every_rotation_matches_ffmpeg_autorotate(tmp_path, rotation):
+    import shutil
+    import subprocess
+
+    path = make_video(tmp_path / f"rot{rotation}.mkv", 3, FPS, size=SIZE, pattern="square", rotation=rotation)
+    clip = decode_frames(path, [0, 2])
+    stored = expected_frames(3, SIZE, pattern="square")[[0, 2]]
+    np.testing.assert_array_equal(clip.frames, np.rot90(stored, rotation // 90, axes=(1, 2)))
+    if shutil.which("ffmpeg") is None:
+        return  # the cross-check below needs the CLI; the library never does
+    raw = subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(path), "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+        capture_output=True, check=True,
+    ).stdout
+    np.testing.assert_array_equal(np.frombuffer(raw, np.uint8).reshape(clip.frames.shape[1:]), clip.frames[0])

