@@ -1,0 +1,1 @@
+"""SynthWorld: a synthetic diagnostic video world with exact ground truth for every task."""
