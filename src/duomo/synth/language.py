@@ -11,7 +11,8 @@ that fits exactly one object in the video). Each QA family has one kind of answe
     count   "how many objects are there?" -> "2"              first-shot count stratified (1-3)
     order   "does X grow before or after Y moves up?" -> "before" / "after"   answer stratified
     exist   "is there a green star?" -> "yes" / "no"          answer stratified, then a fitting question
-    sound   "which shape beeps?" -> "triangle"                pitch identifies the shape (PITCH_HZ)
+    sound   "which shape beeps?" -> "triangle"                pitch identifies the shape (PITCH_HZ);
+            asked when one shape beeps (or "which shape beeps first?" when one beeps first)
     shot    "is there a cut in the video?" -> "yes" / "no"    cut stratified; second question by coin
 
 Stratified means every block of consecutive videos holds each answer once (scene.stratified_choice).
@@ -32,38 +33,84 @@ ACTION_ANSWERS = {action: action.replace("_", " ") for action in ACTIONS}
 
 # (base, third person, gerund) forms of each action; {wall}, {color} and {old} are filled in.
 VERBS: dict[str, list[tuple[str, str, str]]] = {
-    "move_left": [("move to the left", "moves to the left", "moving to the left"), ("move left", "moves left", "moving left"),
-                  ("slide left", "slides left", "sliding left"), ("drift to the left", "drifts to the left", "drifting to the left"),
-                  ("travel left", "travels left", "traveling left")],
-    "move_right": [("move to the right", "moves to the right", "moving to the right"), ("move right", "moves right", "moving right"),
-                   ("slide right", "slides right", "sliding right"), ("drift to the right", "drifts to the right", "drifting to the right"),
-                   ("travel right", "travels right", "traveling right")],
-    "move_up": [("move up", "moves up", "moving up"), ("rise", "rises", "rising"), ("go up", "goes up", "going up"),
-                ("float upward", "floats upward", "floating upward"), ("slide up", "slides up", "sliding up")],
-    "move_down": [("move down", "moves down", "moving down"), ("drop", "drops", "dropping"), ("go down", "goes down", "going down"),
-                  ("sink", "sinks", "sinking"), ("slide down", "slides down", "sliding down")],
-    "grow": [("grow", "grows", "growing"), ("get bigger", "gets bigger", "getting bigger"), ("expand", "expands", "expanding"),
-             ("grow larger", "grows larger", "growing larger")],
-    "shrink": [("shrink", "shrinks", "shrinking"), ("get smaller", "gets smaller", "getting smaller"),
-               ("contract", "contracts", "contracting"), ("become smaller", "becomes smaller", "becoming smaller")],
-    "rotate": [("rotate", "rotates", "rotating"), ("spin", "spins", "spinning"), ("turn around", "turns around", "turning around"),
-               ("spin around", "spins around", "spinning around")],
-    "change_color": [("turn {color}", "turns {color}", "turning {color}"), ("change color to {color}", "changes color to {color}", "changing color to {color}"),
-                     ("become {color}", "becomes {color}", "becoming {color}"), ("change from {old} to {color}", "changes from {old} to {color}", "changing from {old} to {color}")],
-    "appear": [("appear", "appears", "appearing"), ("fade in", "fades in", "fading in"), ("show up", "shows up", "showing up"),
-               ("come into view", "comes into view", "coming into view")],
-    "disappear": [("disappear", "disappears", "disappearing"), ("fade out", "fades out", "fading out"), ("vanish", "vanishes", "vanishing"),
-                  ("fade away", "fades away", "fading away")],
-    "bounce": [("bounce off the {wall} wall", "bounces off the {wall} wall", "bouncing off the {wall} wall"),
-               ("hit the {wall} wall and bounce back", "hits the {wall} wall and bounces back", "hitting the {wall} wall and bouncing back"),
-               ("bounce off the {wall} edge", "bounces off the {wall} edge", "bouncing off the {wall} edge")],
+    "move_left": [
+        ("move to the left", "moves to the left", "moving to the left"),
+        ("move left", "moves left", "moving left"),
+        ("slide left", "slides left", "sliding left"),
+        ("drift to the left", "drifts to the left", "drifting to the left"),
+        ("travel left", "travels left", "traveling left"),
+    ],
+    "move_right": [
+        ("move to the right", "moves to the right", "moving to the right"),
+        ("move right", "moves right", "moving right"),
+        ("slide right", "slides right", "sliding right"),
+        ("drift to the right", "drifts to the right", "drifting to the right"),
+        ("travel right", "travels right", "traveling right"),
+    ],
+    "move_up": [
+        ("move up", "moves up", "moving up"),
+        ("rise", "rises", "rising"),
+        ("go up", "goes up", "going up"),
+        ("float upward", "floats upward", "floating upward"),
+        ("slide up", "slides up", "sliding up"),
+    ],
+    "move_down": [
+        ("move down", "moves down", "moving down"),
+        ("drop", "drops", "dropping"),
+        ("go down", "goes down", "going down"),
+        ("sink", "sinks", "sinking"),
+        ("slide down", "slides down", "sliding down"),
+    ],
+    "grow": [
+        ("grow", "grows", "growing"),
+        ("get bigger", "gets bigger", "getting bigger"),
+        ("expand", "expands", "expanding"),
+        ("grow larger", "grows larger", "growing larger"),
+    ],
+    "shrink": [
+        ("shrink", "shrinks", "shrinking"),
+        ("get smaller", "gets smaller", "getting smaller"),
+        ("contract", "contracts", "contracting"),
+        ("become smaller", "becomes smaller", "becoming smaller"),
+    ],
+    "rotate": [
+        ("rotate", "rotates", "rotating"),
+        ("spin", "spins", "spinning"),
+        ("turn around", "turns around", "turning around"),
+        ("spin around", "spins around", "spinning around"),
+    ],
+    "change_color": [
+        ("turn {color}", "turns {color}", "turning {color}"),
+        ("change color to {color}", "changes color to {color}", "changing color to {color}"),
+        ("become {color}", "becomes {color}", "becoming {color}"),
+        ("change from {old} to {color}", "changes from {old} to {color}", "changing from {old} to {color}"),
+    ],
+    "appear": [
+        ("appear", "appears", "appearing"),
+        ("fade in", "fades in", "fading in"),
+        ("show up", "shows up", "showing up"),
+        ("come into view", "comes into view", "coming into view"),
+    ],
+    "disappear": [
+        ("disappear", "disappears", "disappearing"),
+        ("fade out", "fades out", "fading out"),
+        ("vanish", "vanishes", "vanishing"),
+        ("fade away", "fades away", "fading away"),
+    ],
+    "bounce": [
+        ("bounce off the {wall} wall", "bounces off the {wall} wall", "bouncing off the {wall} wall"),
+        ("hit the {wall} wall and bounce back", "hits the {wall} wall and bounces back",
+         "hitting the {wall} wall and bouncing back"),
+        ("bounce off the {wall} edge", "bounces off the {wall} edge", "bouncing off the {wall} edge"),
+    ],
 }
 # Forms that name an action without its details, for 'does any object ...?' questions.
 GENERIC_VERBS = {
     "move_left": ("move to the left", "moves to the left"), "move_right": ("move to the right", "moves to the right"),
     "move_up": ("move up", "moves up"), "move_down": ("move down", "moves down"), "grow": ("grow", "grows"),
     "shrink": ("shrink", "shrinks"), "rotate": ("rotate", "rotates"), "change_color": ("change color", "changes color"),
-    "appear": ("appear", "appears"), "disappear": ("disappear", "disappears"), "bounce": ("bounce off a wall", "bounces off a wall"),
+    "appear": ("appear", "appears"), "disappear": ("disappear", "disappears"),
+    "bounce": ("bounce off a wall", "bounces off a wall"),
 }
 SHAPE_WORDS = {"circle": ("circle", "disc"), "square": ("square", "block"), "triangle": ("triangle",), "star": ("star",)}
 NUMBER_WORDS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six"}
@@ -359,7 +406,8 @@ def _caption_cut(scene: SceneSpec, rng: random.Random) -> str | None:
         return f"after a hard cut, the background changes from {before} to {after}"
     idx, event = next((i, e) for i, e in _timeline(scene) if scene.objects[i].shot_idx == 1)
     lead = f"{mention(scene.primary_idx)} {_verb(rng, scene.primary_event, scene.objects[scene.primary_idx], 1)}"
-    return f"{lead} on {before}, then the scene cuts to {after}, where {mention(idx)} {_verb(rng, event, scene.objects[idx], 1)}"
+    then = f"{mention(idx)} {_verb(rng, event, scene.objects[idx], 1)}"
+    return f"{lead} on {before}, then the scene cuts to {after}, where {then}"
 
 
 # ---------------------------------------------------------------------------- segments, labels
@@ -407,7 +455,8 @@ def _object_questions(scene: SceneSpec, config: SynthConfig, rng: random.Random)
     obj = scene.objects[scene.probe_idx]
     event = rng.choice(unique_actions(scene, scene.probe_idx))
     verb = _verb(rng, event, obj, 1, names_old=False)
-    question = rng.choice(["which object {}?", "what object {}?", "what is the object that {}?", "which of the objects {}?"])
+    question = rng.choice(["which object {}?", "what object {}?", "what is the object that {}?",
+                           "which of the objects {}?"])
     # in-video objects first: they are the hard distractors
     in_video = [_pair(o) for o in scene.objects if o is not obj]
     allowed = _allowed_pairs(scene, config)
@@ -460,13 +509,17 @@ def _action_questions(scene: SceneSpec, config: SynthConfig, rng: random.Random)
         first, second = obj.events
         form = rng.randrange(4)
         if form == 0:
-            question, answer = rng.choice(["what does the {} do first?", "what is the first thing the {} does?"]).format(ref), first.action
+            question = rng.choice(["what does the {} do first?", "what is the first thing the {} does?"]).format(ref)
+            answer = first.action
         elif form == 1:
-            question, answer = rng.choice(["what does the {} do last?", "what is the last thing the {} does?"]).format(ref), second.action
+            question = rng.choice(["what does the {} do last?", "what is the last thing the {} does?"]).format(ref)
+            answer = second.action
         elif form == 2:
-            question, answer = f"what does the {ref} do after it {_verb(rng, first, obj, 1, names_old=False)}?", second.action
+            question = f"what does the {ref} do after it {_verb(rng, first, obj, 1, names_old=False)}?"
+            answer = second.action
         else:
-            question, answer = f"what does the {ref} do before it {_verb(rng, second, obj, 1, names_old=False)}?", first.action
+            question = f"what does the {ref} do before it {_verb(rng, second, obj, 1, names_old=False)}?"
+            answer = first.action
     pool = [ACTION_ANSWERS[a] for a in ACTIONS]
     qa = [_with_choices(rng, config, question, ACTION_ANSWERS[answer], "action", pool)]
     if rng.random() < 0.5:
@@ -485,7 +538,8 @@ def _count_questions(scene: SceneSpec, config: SynthConfig, rng: random.Random) 
                                "how many shapes can you see?"])
     else:
         question = rng.choice(["how many objects are there before the cut?", "how many shapes are in the first shot?",
-                               "how many objects does the first shot show?", "before the scene changes, how many objects are there?"])
+                               "how many objects does the first shot show?",
+                               "before the scene changes, how many objects are there?"])
     return [_with_choices(rng, config, question, str(count), "count", list(COUNT_CHOICES))]
 
 
@@ -526,12 +580,12 @@ def _exist_question(scene: SceneSpec, config: SynthConfig, rng: random.Random, a
     shown_shapes = {o.shape for o in objects}
     keys = set().union(*[action_keys(o) for o in objects])
     present_actions = {a for o in objects for a in o.actions}
-    options: dict[str, list[str]] = {
+    options: dict[str, list] = {
         "pair": sorted(shown_pairs) if yes else [p for p in _allowed_pairs(scene, config) if p not in shown_pairs],
         "color": sorted(shown_colors) if yes else [c for c in COLORS if c not in shown_colors],
         "shape": sorted(shown_shapes) if yes else [s for s in SHAPES if s not in shown_shapes],
         "action": sorted(present_actions) if yes else [a for a in ACTIONS if not (confusable(a) & keys)],
-        "sound": [str(i) for i, o in enumerate(objects)
+        "sound": [i for i, o in enumerate(objects)  # object indices
                   if o.is_noisy == yes and any(a in SOUND_ACTIONS for a in o.actions)],
     }
     kinds = [k for k, v in options.items() if v]
@@ -543,16 +597,17 @@ def _exist_question(scene: SceneSpec, config: SynthConfig, rng: random.Random, a
         question = rng.choice([f"is there {_article(value)}?", f"is there any {value} in the video?",
                                f"does the video contain {_article(value)}?"])
     elif kind == "color":
-        question = rng.choice([f"is there anything {value}?", f"is any object {value}?",
-                               f"is there {_article(value)} object?"])
+        # 'anything red' could count a background (maroon is reddish): ask about objects only
+        question = rng.choice([f"is any object {value}?", f"is there {_article(value)} object?",
+                               f"are there any {value} objects?"])
     elif kind == "shape":
-        question = rng.choice([f"is there {_article(value)}?", f"are there any {value}s?", f"can you see {_article(value)}?"])
+        question = rng.choice([f"is there {_article(value)}?", f"are there any {value}s?",
+                               f"can you see {_article(value)}?"])
     elif kind == "action":
         base, third = GENERIC_VERBS[value]
         question = rng.choice([f"does any object {base}?", f"does anything {base}?", f"is there an object that {third}?"])
     else:
-        idx = int(value)
-        obj = objects[idx]
+        idx, obj = value, objects[value]
         event = next(e for e in obj.events if e.action in SOUND_ACTIONS)
         ref, verb = rng.choice(_references(scene, idx, "action")), _verb(rng, event, obj, 1, names_old=False)
         question = rng.choice([f"does the {ref} beep when it {verb}?", f"is there a beep when the {ref} {verb}?",
@@ -580,7 +635,7 @@ def _shot_questions(scene: SceneSpec, config: SynthConfig, rng: random.Random) -
     """Is there a cut (wording of either polarity); with a cut, is a given object before it."""
     has_cut = len(scene.shots) > 1
     question, says_cut = rng.choice([
-        ("is there a cut in the video?", True), ("does the scene change?", True),
+        ("is there a cut in the video?", True), ("is there a hard cut to another scene?", True),
         ("does the video cut to a different scene?", True), ("does the background change?", True),
         ("is the video a single continuous shot?", False), ("does the whole video happen in one scene?", False),
     ])

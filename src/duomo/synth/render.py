@@ -40,7 +40,7 @@ def render_frames(scene: SceneSpec) -> np.ndarray:
 
 
 def _draw(canvas: np.ndarray, shape: str, x: float, y: float, radius: float, angle: float,
-          rgb: tuple[float, float, float], alpha: float) -> None:
+          rgb: tuple[float, ...], alpha: float) -> None:
     """Blend one shape into ``canvas`` (H, W, 3) float, in place; coordinates are frame fractions."""
     size = canvas.shape[0]
     # only the pixels under the shape's bounding circle are touched

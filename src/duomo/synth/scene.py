@@ -227,7 +227,8 @@ class ObjectState:
     radius: float
     """Circumradius as a fraction of the frame side (grows and shrinks with the object)."""
     angle: float
-    rgb: tuple[float, float, float]
+    rgb: tuple[float, ...]
+    """Red, green, blue in [0, 255] (a blend while the colour changes)."""
     alpha: float
     """Opacity in [0, 1]: appear and disappear fade it."""
 
@@ -336,7 +337,7 @@ def object_state(obj: SceneObject, time_sec: float) -> ObjectState:
                 y = y + (target - y) * towards
         if progress < 1:
             break
-    return ObjectState(x, y, base * scale, angle, rgb, alpha)  # type: ignore[arg-type]
+    return ObjectState(x, y, base * scale, angle, rgb, alpha)
 
 
 def scene_sounds(scene: SceneSpec) -> list[Sound]:
@@ -356,7 +357,7 @@ def scene_sounds(scene: SceneSpec) -> list[Sound]:
     return sorted(sounds, key=lambda s: (s.time_sec, s.object_idx))
 
 
-def confusable(action: str, wall: str | None = None) -> set[str]:
+def confusable(action: str) -> set[str]:
     """Actions that would make 'which object <action>s?' ambiguous if another object did them.
 
     A horizontal bounce also moves left and right, a vertical one up and down.
