@@ -167,7 +167,9 @@ def generate_world(
     """Write ``config.num_videos`` videos to ``out_dir/videos`` and ``out_dir/manifest.jsonl``.
 
     Args:
-        workers: processes to render and encode in; the output does not depend on it.
+        workers: processes to render and encode in; the output does not depend on it. Workers
+            are spawned, so a script calling this with workers > 1 needs the usual
+            ``if __name__ == "__main__":`` guard.
         on_progress: called with the number of finished videos after each one.
     """
     out_dir = Path(out_dir)
