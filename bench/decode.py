@@ -1,17 +1,20 @@
 """Decode benchmark: duomo.video against `ffmpeg -threads 2 -f null` and its own floors.
 
     .venv/bin/python bench/decode.py            # 60 s 1280x720 30 fps H.264, GOP 250
-    .venv/bin/python bench/decode.py --quick    # 10 s 640x360 clip, fewer repeats (smoke test)
+    .venv/bin/python bench/decode.py --quick    # 10 s 640x360 clip, one round (smoke test)
 
-The clip is generated once and cached under bench/out/. Every figure is the median of a few
-runs, measured in the same process run as its baseline; results go to bench/out/decode.json
-and, as one JSON line, to the end of stdout.
+The clip is generated once and cached under bench/out/. All figures run round-robin in the same
+process run (so each one and its baseline share the machine's load); times and ratios are
+medians over rounds. Results go to bench/out/decode.json and, as one JSON line, to the end
+of stdout.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+from collections.abc import Callable
 from pathlib import Path
 import shutil
 import statistics
@@ -63,15 +66,22 @@ def make_clip(path: Path, seconds: int, width: int, height: int, fps: int = 30, 
     return path
 
 
-def median_time(fn, repeats: int) -> float:
-    """Median wall time of ``fn()`` over ``repeats`` runs (after one untimed warm-up)."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def measure_rounds(figures: dict[str, Callable[[], float | None]], rounds: int) -> dict[str, list[float]]:
+    """Wall times of every figure, run round-robin ``rounds`` times after one untimed warm-up.
+
+    Interleaving puts each figure and its baseline under the same load in every round (the
+    machine is shared), so per-round ratios cancel most of the drift. A function that
+    returns a number reports its own time (for floors that exclude their setup).
+    """
+    times: dict[str, list[float]] = {name: [] for name in figures}
+    for round_idx in range(rounds + 1):
+        for name, fn in figures.items():
+            start = time.perf_counter()
+            own = fn()
+            elapsed = own if isinstance(own, float) else time.perf_counter() - start
+            if round_idx > 0:
+                times[name].append(elapsed)
+    return times
 
 
 def ffmpeg_null(path: Path) -> None:
@@ -92,32 +102,40 @@ def decode_only(path: Path) -> int:
         return sum(1 for _ in container.decode(stream))
 
 
-def keyframe_floor(path: Path, num_frames: int) -> int:
-    """The floor of exact sampling: for each target, seek to its preceding keyframe and decode
-    up to it without colour conversion (one pass per keyframe visited; targets sharing a GOP
-    are decoded in one go). The frame table needed to plan it is not timed."""
+def plan_keyframe_floor(path: Path, num_frames: int) -> list[tuple[int, int]]:
+    """(keyframe pts, last target pts in its GOP) for the exact picks of ``sample_uniform``."""
     container = open_container(path)
     try:
         stream = find_video_stream(container, path)
         table = read_frame_table(container, stream, path)
-        targets = table.pts[uniform_indices(len(table.pts), num_frames)]
-        keys = table.key_pts[np.searchsorted(table.key_pts, targets, side="right") - 1]
+    finally:
+        container.close()
+    targets = table.pts[uniform_indices(len(table.pts), num_frames)]
+    keys = table.key_pts[np.searchsorted(table.key_pts, targets, side="right") - 1]
+    return [(int(key), int(targets[keys == key].max())) for key in np.unique(keys)]
+
+
+def keyframe_floor(path: Path, plan: list[tuple[int, int]]) -> int:
+    """The floor of exact sampling: open the file, then for each keyframe in the plan seek to it
+    and decode up to the last target it serves, without colour conversion. The frame table
+    that plans it is read beforehand, untimed (sampling itself pays for it)."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.codec_context.thread_type = "AUTO"
         decoded = 0
-        for key in np.unique(keys):
-            last = int(targets[keys == key].max())
-            container.seek(int(key), stream=stream)
+        for key, last in plan:
+            container.seek(key, stream=stream)
             for frame in container.decode(stream):
                 decoded += 1
                 if frame.pts >= last:
                     break
         return decoded
-    finally:
-        container.close()
 
 
-def keyframe_packets_floor(path: Path, num_frames: int) -> int:
+def keyframe_packets_floor(path: Path, num_frames: int) -> tuple[float, int]:
     """The floor of fast mode: decode just the keyframe packets it needs (found beforehand,
-    not timed), back to back. Bounded by the keyframes' share of the bitstream."""
+    untimed), back to back. Returns (decode seconds, bytes of those packets): fast mode's cost
+    is bounded by the keyframes' share of the bitstream."""
     container = open_container(path)
     try:
         stream = find_video_stream(container, path)
@@ -132,73 +150,83 @@ def keyframe_packets_floor(path: Path, num_frames: int) -> int:
         ctx.skip_frame = "NONKEY"
         start = time.perf_counter()
         frames = [f for p in packets for f in ctx.decode(p)] + ctx.decode(None)
-        elapsed = time.perf_counter() - start
-        key_bytes = sum(p.size for p in packets)
-        return elapsed, len(frames), key_bytes
+        assert len(frames) == len(packets)
+        return time.perf_counter() - start, sum(p.size for p in packets)
     finally:
         container.close()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="short 640x360 clip, fewer repeats")
-    parser.add_argument("--repeats", type=int, default=None, help="runs per figure (median taken)")
+    parser.add_argument("--quick", action="store_true", help="short 640x360 clip, one round (smoke test)")
+    parser.add_argument("--rounds", type=int, default=None, help="timed rounds of every figure (default 5, quick 1)")
     args = parser.parse_args()
     if args.quick:
         clip = make_clip(OUT_DIR / "bench_quick_10s_360p.mp4", seconds=10, width=640, height=360, gop=60)
-        repeats_long, repeats_short = args.repeats or 1, args.repeats or 3
+        rounds = args.rounds or 1
     else:
         clip = make_clip(OUT_DIR / "bench_60s_720p.mp4", seconds=60, width=1280, height=720)
-        repeats_long, repeats_short = args.repeats or 3, args.repeats or 5
+        rounds = args.rounds or 5
     if shutil.which("ffmpeg") is None:
         sys.exit("bench/decode.py needs the ffmpeg CLI for its baseline")
 
-    t_ffmpeg = median_time(lambda: ffmpeg_null(clip), repeats_long)
-    t_decode = median_time(lambda: decode_only(clip), repeats_long)
-    t_full = median_time(lambda: full_decode_rgb(clip), repeats_long)
-    t_every = median_time(lambda: sample_every(clip, seconds=1.0, size=SIZE), repeats_long)
-    t_floor8 = median_time(lambda: keyframe_floor(clip, 8), repeats_short)
-    t_exact8 = median_time(lambda: sample_uniform(clip, 8, size=SIZE), repeats_short)
-    t_floor32 = median_time(lambda: keyframe_floor(clip, 32), repeats_short)
-    t_exact32 = median_time(lambda: sample_uniform(clip, 32, size=SIZE), repeats_short)
-    t_fast8 = median_time(lambda: sample_uniform(clip, 8, size=SIZE, fast=True), repeats_short)
-    key_runs = [keyframe_packets_floor(clip, 8) for _ in range(repeats_short)]
-    t_keyfloor8 = statistics.median(run[0] for run in key_runs)
-    key_share = key_runs[0][2] / clip.stat().st_size
+    plan8, plan32 = plan_keyframe_floor(clip, 8), plan_keyframe_floor(clip, 32)
+    figures = {
+        "ffmpeg": lambda: ffmpeg_null(clip),
+        "decode": lambda: decode_only(clip),
+        "full": lambda: full_decode_rgb(clip),
+        "every": lambda: sample_every(clip, seconds=1.0, size=SIZE),
+        "floor8": lambda: keyframe_floor(clip, plan8),
+        "exact8": lambda: sample_uniform(clip, 8, size=SIZE),
+        "floor32": lambda: keyframe_floor(clip, plan32),
+        "exact32": lambda: sample_uniform(clip, 32, size=SIZE),
+        "fast8": lambda: sample_uniform(clip, 8, size=SIZE, fast=True),
+        "keyfloor8": lambda: keyframe_packets_floor(clip, 8)[0],
+    }
+    times = measure_rounds(figures, rounds)
+    key_share = keyframe_packets_floor(clip, 8)[1] / clip.stat().st_size
 
-    # (figure, seconds, baseline name, baseline seconds, target ratio or None)
+    # (label, figure, baseline figure, target ratio or None)
     rows = [
-        ("ffmpeg -threads 2 -f null", t_ffmpeg, "", None, None),
-        ("decode only, no conversion", t_decode, "ffmpeg", t_ffmpeg, None),
-        ("full decode -> RGB 224x224", t_full, "ffmpeg", t_ffmpeg, 1.5),
-        ("1 frame/s (sample_every)", t_every, "full decode", t_full, 1.1),
-        ("", t_every, "decode only", t_decode, 1.1),
-        ("exact 8 frames floor", t_floor8, "", None, None),
-        ("exact 8 frames", t_exact8, "its floor", t_floor8, 1.2),
-        ("exact 32 frames floor", t_floor32, "", None, None),
-        ("exact 32 frames", t_exact32, "its floor", t_floor32, None),
-        ("fast keyframes, 8 frames", t_fast8, "full decode", t_full, 1 / 20),
-        ("", t_fast8, "decode only", t_decode, 1 / 20),
-        ("fast floor: 8 keyframe pkts", t_keyfloor8, "decode only", t_decode, None),
+        ("ffmpeg -threads 2 -f null", "ffmpeg", None, None),
+        ("decode only, no conversion", "decode", "ffmpeg", None),
+        ("full decode -> RGB 224x224", "full", "ffmpeg", 1.5),
+        ("1 frame/s (sample_every)", "every", "full", 1.1),
+        ("", "every", "decode", 1.1),
+        ("exact 8 frames floor", "floor8", None, None),
+        ("exact 8 frames", "exact8", "floor8", 1.2),
+        ("exact 32 frames floor", "floor32", None, None),
+        ("exact 32 frames", "exact32", "floor32", None),
+        ("fast keyframes, 8 frames", "fast8", "full", 1 / 20),
+        ("", "fast8", "decode", 1 / 20),
+        ("fast floor: 8 keyframe pkts", "keyfloor8", "decode", None),
     ]
+    base_names = {"ffmpeg": "ffmpeg", "decode": "decode only", "full": "full decode", "floor8": "its floor",
+                  "floor32": "its floor"}
     with av.open(str(clip)) as container:
         stream = container.streams.video[0]
         clip_desc = (f"{clip.name}: {stream.width}x{stream.height}, {stream.frames} frames, "
                      f"{float(stream.duration * stream.time_base):.0f} s, the 8 sampled keyframes hold "
                      f"{100 * key_share:.1f}% of the file's bytes")
+    load = os.getloadavg()[0]
     print(clip_desc)
+    print(f"load average after measuring: {load:.2f} on {os.cpu_count()} cores; medians of {rounds} interleaved rounds")
     print(f"{'figure':<30} {'seconds':>8}  {'vs':<12} {'ratio':>7}  {'target':>7}  result")
     results = []
-    for name, seconds, base_name, base, target in rows:
-        ratio = seconds / base if base else None
+    for label, figure, base, target in rows:
+        seconds = statistics.median(times[figure])
+        # the median of per-round ratios: figure and baseline ran under the same load
+        ratio = statistics.median(t / b for t, b in zip(times[figure], times[base])) if base else None
         verdict = "" if target is None else ("PASS" if ratio <= target else "FAIL")
         target_text = "" if target is None else (f"<={target:.2f}" if target >= 1 else f"<=1/{1 / target:.0f}")
         ratio_text = "" if ratio is None else f"{ratio:.3f}"
-        print(f"{name:<30} {seconds:>8.3f}  {base_name:<12} {ratio_text:>7}  {target_text:>7}  {verdict}")
-        results.append({"figure": name or results[-1]["figure"], "seconds": round(seconds, 4),
-                        "baseline": base_name or None, "ratio": None if ratio is None else round(ratio, 4),
+        base_text = base_names.get(base, "") if base else ""
+        print(f"{label:<30} {seconds:>8.3f}  {base_text:<12} {ratio_text:>7}  {target_text:>7}  {verdict}")
+        results.append({"figure": label or results[-1]["figure"], "seconds": round(seconds, 4),
+                        "baseline": base_text or None, "ratio": None if ratio is None else round(ratio, 4),
                         "target": target, "pass": None if target is None else bool(ratio <= target)})
-    report = {"clip": clip_desc, "quick": args.quick, "repeats": [repeats_long, repeats_short], "results": results}
+    report = {"clip": clip_desc, "load_average": round(load, 2), "quick": args.quick, "rounds": rounds,
+              "results": results}
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     (OUT_DIR / ("decode_quick.json" if args.quick else "decode.json")).write_text(json.dumps(report, indent=2))
     print(json.dumps(report))

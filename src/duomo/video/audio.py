@@ -24,10 +24,11 @@ def decode_audio(
     """The first audio stream of ``path`` as a mono waveform: (S,) float32, about [-1, 1].
 
     Channels are mixed down and the sound resampled to ``sample_rate`` (libswresample).
-    ``start_sec`` / ``end_sec`` cut ``[start, end)`` to the sample: S = round((end - start) *
-    sample_rate) when the audio covers the range, and sample i is at ``start + i / sample_rate``; an end past the audio is clipped to it, a
-    start at or past it raises MediaError naming the duration. Raises MediaError when there is
-    no audio stream or the data cannot be decoded.
+    ``start_sec`` / ``end_sec`` cut ``[start, end)`` to the sample: sample i is at time
+    ``start + i / sample_rate`` and S = round((end - start) * sample_rate) when the audio covers
+    the range. An end past the audio is clipped to it; a start at or past it raises MediaError
+    naming the duration. Raises MediaError when there is no audio stream or the data cannot be
+    decoded (saying where decoding stopped).
     """
     if sample_rate <= 0:
         raise ValueError(f"sample_rate must be positive, got {sample_rate}")
