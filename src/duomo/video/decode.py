@@ -134,7 +134,10 @@ def sample_uniform(
     """
     if num_frames <= 0:
         raise ValueError(f"num_frames must be positive, got {num_frames}")
-    return _sample(path, lambda pts_sec, video_end_sec: uniform_indices(len(pts_sec), num_frames), size, short_side, fast)
+    def pick(pts_sec: np.ndarray, video_end_sec: float) -> np.ndarray:
+        return uniform_indices(len(pts_sec), num_frames)
+
+    return _sample(path, pick, size, short_side, fast)
 
 
 def sample_every(
@@ -262,7 +265,8 @@ def iter_frames(
     container = open_container(path)
     try:
         stream = find_video_stream(container, path)
-        yield from _stream_frames(container, stream, path, every_sec, start_sec, end_sec, _RgbConverter(size, short_side))
+        convert = _RgbConverter(size, short_side)
+        yield from _stream_frames(container, stream, path, every_sec, start_sec, end_sec, convert)
     finally:
         container.close()
 
@@ -327,10 +331,12 @@ def _check_range(start_sec: float, end_sec: float | None) -> None:
         raise ValueError(f"end_sec ({end_sec}) must be after start_sec ({start_sec})")
 
 
-def _clip_range(path: str | Path, start_sec: float, end_sec: float | None, video_end_sec: float) -> tuple[float, float]:
+def _clip_range(
+    path: str | Path, start_sec: float, end_sec: float | None, video_end_sec: float
+) -> tuple[float, float]:
     """``[start, end)`` clipped to the video; MediaError when it starts at or after the end."""
     if start_sec >= video_end_sec - TIME_EPS_SEC:
-        raise MediaError(path, f"requested start {start_sec:.2f} s is past the end of the video ({video_end_sec:.2f} s)")
+        raise MediaError(path, _past_end(start_sec, video_end_sec))
     return start_sec, min(end_sec if end_sec is not None else video_end_sec, video_end_sec)
 
 
@@ -362,13 +368,15 @@ def _decode_exact(
             _seek(container, stream, seek_pts, path)
             position = None
         for frame in _decoded_frames(container, stream, state):
-            if position is None and frame.pts > target + tolerance and table.is_exact and seek_pts > table.pts[0]:
+            landed_late = position is None and frame.pts > target + tolerance
+            if landed_late and table.is_exact and seek_pts > table.pts[0]:
                 step_back += 1  # the seek landed past the target (imprecise index): go back further
                 break
             while i < len(targets) and frame.pts >= int(targets[i]) - tolerance:
                 if table.is_exact and frame.pts > int(targets[i]):
                     where = _sec(table, position if position is not None else seek_pts)
-                    raise MediaError(path, f"decoding stopped at {where}: {state.error or 'the decoder dropped a frame'}; "
+                    reason = state.error or "the decoder dropped a frame"
+                    raise MediaError(path, f"decoding stopped at {where}: {reason}; "
                                      f"the frame at {_sec(table, int(targets[i]))} cannot be decoded")
                 images[int(targets[i])] = (convert(frame), frame.pts)
                 i += 1
@@ -376,12 +384,12 @@ def _decode_exact(
             if i == len(targets) or _should_seek(table, int(targets[i]), position):
                 break  # done, or the next target is cheaper to reach by seeking
         else:
-            where = _sec(table, position) if position is not None else f"{_sec(table, seek_pts)} (after seeking)"
-            raise MediaError(path, f"decoding stopped at {where}: {state.error or 'the data ends'} before the frame at "
-                             f"{_sec(table, target)}")
+            where = _sec(table, position if position is not None else seek_pts)
+            raise MediaError(path, f"decoding stopped at {where}: {state.error or 'the data ends'} "
+                             f"before the frame at {_sec(table, target)}")
         if i < len(targets) and step_back > 3:
-            raise MediaError(path, f"cannot decode the frame at {_sec(table, target)}: decoding from the keyframes "
-                             f"before it starts after it ({state.error or 'imprecise seek index'})")
+            raise MediaError(path, f"cannot decode the frame at {_sec(table, target)}: decoding from the "
+                             f"keyframes before it starts after it ({state.error or 'imprecise seek index'})")
         if position is not None:
             step_back = 0
     return _assemble(table, wanted_pts, images)
@@ -467,7 +475,8 @@ def _decode_single(stream: VideoStream, packet: Packet, table: FrameTable, path:
     finally:
         ctx.flush_buffers()
     if not frames:
-        raise MediaError(path, f"decoding stopped at {_sec(table, packet.pts)}: the keyframe decodes to nothing")
+        where = _sec(table, packet.pts)
+        raise MediaError(path, f"decoding stopped at {where}: the keyframe decodes to nothing")
     if frames[0].pts is None:
         frames[0].pts = packet.pts
     return frames[0]
@@ -521,16 +530,19 @@ def _stream_frames(
     if last_sec is None:
         raise MediaError(path, f"no video frames decoded from {start_sec:.2f} s on")
     video_end_sec = last_sec + (gap_sec or state.frame_ticks * time_base)
-    while held is not None and (when := start_sec + k * every_sec) < min(stop_sec, video_end_sec) - TIME_EPS_SEC:
+    # the last frame stays on screen until the video ends: it serves the remaining times
+    times_end_sec = min(stop_sec, video_end_sec) - TIME_EPS_SEC
+    while held is not None and start_sec + k * every_sec < times_end_sec:
         num_yielded += 1
         yield Frame(convert(held[0]), held[1], held[2])
         k += 1
     slack_sec = 2 * (gap_sec or 0) + 0.05
-    if declared_sec is not None and video_end_sec + origin_sec < min(declared_sec, stop_sec + origin_sec) - slack_sec:
+    declared_end = None if declared_sec is None else min(declared_sec, stop_sec + origin_sec)
+    if declared_end is not None and video_end_sec + origin_sec < declared_end - slack_sec:
         raise MediaError(path, f"decoding stopped at {video_end_sec:.2f} s: the data ends before the "
                          f"declared duration {declared_sec:.2f} s (file truncated or corrupt)")
     if num_yielded == 0 and start_sec >= video_end_sec - TIME_EPS_SEC:
-        raise MediaError(path, f"requested start {start_sec:.2f} s is past the end of the video ({video_end_sec:.2f} s)")
+        raise MediaError(path, _past_end(start_sec, video_end_sec))
 
 
 @dataclass
@@ -652,6 +664,10 @@ def _count_frames_before(path: str | Path, pts: int) -> int:
         return count
     finally:
         container.close()
+
+
+def _past_end(start_sec: float, video_end_sec: float) -> str:
+    return f"requested start {start_sec:.2f} s is past the end of the video ({video_end_sec:.2f} s)"
 
 
 def _nominal_ticks(stream: VideoStream) -> int:

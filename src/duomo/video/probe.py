@@ -157,7 +157,7 @@ def probe(path: str | Path) -> VideoInfo:
             is_num_frames_exact=is_exact,
             keyframe_interval_sec=_keyframe_interval(table),
             audio=tuple(_audio_info(container, s) for s in container.streams.audio),
-            damage=None if table.damage is None else f"{table.damage}; frames readable up to {table.readable_end_sec:.2f} s",
+            damage=_damage_note(table),
         )
     finally:
         container.close()
@@ -174,7 +174,8 @@ def open_container(path: str | Path) -> InputContainer:
     try:
         container = av.open(str(path), "r", metadata_errors="ignore")
     except av.error.InvalidDataError:
-        raise MediaError(path, "not a media file FFmpeg can read (unknown format, or truncated/corrupt)") from None
+        reason = "not a media file FFmpeg can read (unknown format, or truncated/corrupt)"
+        raise MediaError(path, reason) from None
     except (av.error.FFmpegError, OSError) as err:
         raise MediaError(path, f"cannot open: {_reason(err)}") from None
     if not container.streams:
@@ -188,7 +189,8 @@ def find_video_stream(container: InputContainer, path: str | Path) -> VideoStrea
     # cover art (mp3, m4a) shows up as a one-picture video stream; it is not a video
     videos = [s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
     if not videos:
-        kinds = ", ".join(f"{s.type} ({s.codec_context.name if s.codec_context else '?'})" for s in container.streams)
+        kinds = ", ".join(f"{s.type} ({s.codec_context.name if s.codec_context else '?'})"
+                          for s in container.streams)
         raise MediaError(path, f"no video stream (has: {kinds})")
     stream = videos[0]
     if stream.codec_context is None:
@@ -383,6 +385,12 @@ def _is_variable_rate(table: FrameTable, stream: VideoStream) -> bool:
     # a millisecond time base stores 30 fps as gaps of 33 and 34 ticks: allow one tick and 1 %
     tolerance = max(1.0, 0.01 * table.frame_ticks)
     return bool(np.any(np.abs(gaps - table.frame_ticks) > tolerance))
+
+
+def _damage_note(table: FrameTable) -> str | None:
+    if table.damage is None:
+        return None
+    return f"{table.damage}; frames readable up to {table.readable_end_sec:.2f} s"
 
 
 def _keyframe_interval(table: FrameTable) -> float | None:

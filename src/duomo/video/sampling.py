@@ -77,7 +77,9 @@ def nearest_indices(values: np.ndarray, targets: np.ndarray) -> np.ndarray:
     return np.where(pick_left, left, right).astype(np.int64)
 
 
-def resized_shape(width: int, height: int, size: tuple[int, int] | None, short_side: int | None) -> tuple[int, int]:
+def resized_shape(
+    width: int, height: int, size: tuple[int, int] | None, short_side: int | None
+) -> tuple[int, int]:
     """Output ``(width, height)`` for a frame of ``width x height`` after an optional resize.
 
     ``size=(w, h)`` is exact (aspect ratio not kept); ``short_side=n`` scales the shorter side
