@@ -11,6 +11,7 @@ from duomo.data.manifest import (
     DialogTurn,
     QAPair,
     Segment,
+    answer_balance,
     load_manifest,
     summarize_manifest,
     write_manifest,
@@ -143,4 +144,17 @@ def test_summary_counts_by_hand(tmp_path):
     assert summary["num_multiple_choice"] == 1
     assert summary["num_with_cuts"] == 1
     color = summary["answer_balance"]["color"]
-    assert color == {"num_questions": 4, "num_answers": 2, "majority": "red", "majority_share": 0.75, "uniform_share": 0.5}
+    assert color == {"num_questions": 4, "num_answers": 2, "majority": "red", "majority_share": 0.75,
+                     "uniform_share": 0.5, "is_balanced": True}
+    assert summary["answer_balance"]["count"]["is_balanced"] is True  # one answer of one: uniform
+
+
+def test_answer_balance_flags_a_family_a_guesser_would_win():
+    # bar = 1.5 x uniform + 2 standard errors of a uniform share over n questions
+    pairs = [("exist", "yes")] * 90 + [("exist", "no")] * 10 + [("color", c) for c in "rgbyrgby"]
+    pairs += [("order", "before")] * 8 + [("order", "after")] * 2
+    balance = answer_balance(pairs)
+    assert balance["exist"]["majority_share"] == 0.9 and balance["exist"]["is_balanced"] is False  # bar 0.85
+    assert balance["color"]["majority_share"] == 0.25 and balance["color"]["is_balanced"] is True
+    # 8 of 10 is within the noise of 10 questions: bar 0.75 + 2 * sqrt(0.25 / 10) = 1.07
+    assert balance["order"]["is_balanced"] is True

@@ -113,3 +113,13 @@ def test_beeps_are_at_the_annotated_times_with_the_shape_pitch(world):
         for t in quiet[:3]:
             assert np.sqrt(np.mean(audio[int(t * rate):int((t + 0.1) * rate)] ** 2)) < 0.01
     assert beeps >= 3
+
+
+def test_a_smaller_rerun_removes_the_videos_it_no_longer_lists(tmp_path):
+    config = SynthConfig(num_videos=3, seed=1, size=64, fps=8, min_duration_sec=2.0, max_duration_sec=3.0)
+    generate_world(tmp_path, config, workers=1)
+    keep = tmp_path / "videos" / "notes.mp4"  # not a SynthWorld name: never touched
+    keep.write_bytes(b"x")
+    generate_world(tmp_path, SynthConfig(**{**config.__dict__, "num_videos": 2}), workers=1)
+    assert sorted(p.name for p in (tmp_path / "videos").iterdir()) == ["notes.mp4", "v0000.mp4", "v0001.mp4"]
+    assert len(_rows(tmp_path)) == 2

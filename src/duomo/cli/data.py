@@ -12,11 +12,6 @@ from rich.table import Table
 from duomo.data.manifest import load_manifest, summarize_manifest
 from duomo.errors import ManifestError
 
-# A QA family whose most common answer is this many times more frequent than a uniform
-# answer would be is flagged as imbalanced (a blind guesser would do well on it).
-IMBALANCE_RATIO = 1.5
-
-
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("data", help="validate and describe a dataset manifest")
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -35,8 +30,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"duomo data check: {len(err.problems)} problem(s) in {err.path}", file=sys.stderr)
         return 2
     summary = summarize_manifest(records)
-    for balance in summary["answer_balance"].values():
-        balance["is_balanced"] = balance["majority_share"] <= IMBALANCE_RATIO * balance["uniform_share"]
     if args.json:
         print(json.dumps(summary))
         return 0
@@ -52,14 +45,7 @@ def _print_summary(summary: dict, manifest: str) -> None:
                   f"({summary['num_multiple_choice']} multiple choice), {summary['num_segments']} segments, "
                   f"{summary['num_dialogs']} dialogs, {summary['num_with_cuts']} videos with a cut")
     if summary["answer_balance"]:
-        table = Table(title="Questions by type and answer balance")
-        for column in ("type", "questions", "answers", "most common", "share", "uniform", "balanced"):
-            table.add_column(column, justify="left" if column in ("type", "most common") else "right")
-        for qa_type, b in summary["answer_balance"].items():
-            table.add_row(qa_type, str(b["num_questions"]), str(b["num_answers"]), b["majority"],
-                          f"{b['majority_share']:.1%}", f"{b['uniform_share']:.1%}",
-                          "yes" if b["is_balanced"] else "[red]NO[/]")
-        console.print(table)
+        console.print(balance_table(summary["answer_balance"]))
     if summary["labels"]:
         table = Table(title="Primary labels")
         table.add_column("label")
@@ -68,3 +54,15 @@ def _print_summary(summary: dict, manifest: str) -> None:
         for label, count in summary["labels"].items():
             table.add_row(label, str(count), f"{count / summary['num_videos']:.1%}")
         console.print(table)
+
+
+def balance_table(balance: dict[str, dict]) -> Table:
+    """A table of ``answer_balance`` (from ``duomo.data.manifest``): one row per QA type."""
+    table = Table(title="Questions by type and answer balance")
+    for column in ("type", "questions", "answers", "most common", "share", "uniform", "balanced"):
+        table.add_column(column, justify="left" if column in ("type", "most common") else "right")
+    for qa_type, b in balance.items():
+        table.add_row(qa_type, str(b["num_questions"]), str(b["num_answers"]), b["majority"],
+                      f"{b['majority_share']:.1%}", f"{b['uniform_share']:.1%}",
+                      "yes" if b["is_balanced"] else "[red]NO[/]")
+    return table

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-from rich.table import Table
 
+from duomo.cli.data import balance_table
 from duomo.errors import DuomoError
 from duomo.synth.scene import SPLIT_MODES, SynthConfig
 from duomo.synth.world import WorldSummary, generate_world
@@ -64,11 +64,6 @@ def _print_summary(summary: WorldSummary) -> None:
         f"{summary.num_captions} captions and {summary.num_questions} questions to {summary.manifest_path} "
         f"in {summary.elapsed_sec:.1f} s ({summary.num_videos / max(summary.elapsed_sec, 1e-9):.1f} videos/s)"
     )
-    table = Table(title="answer balance per QA family")
-    for column in ("family", "questions", "answers", "most common", "share"):
-        table.add_column(column, justify="left" if column in ("family", "most common") else "right")
-    for family, b in summary.balance.items():
-        table.add_row(family, str(b.num_questions), str(b.num_answers), b.majority, f"{b.majority_share:.1%}")
-    console.print(table)
+    console.print(balance_table(summary.balance))
     label_counts = sorted(summary.labels.values())
     console.print(f"primary labels: {len(summary.labels)} classes, {label_counts[0]}-{label_counts[-1]} videos each")

@@ -14,6 +14,7 @@ problem with its line number and field; a bad line is never dropped silently.
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -24,6 +25,12 @@ from duomo.errors import ManifestError
 
 SPLITS = ("train", "val", "test")
 KNOWN_FIELDS = ("id", "video", "split", "captions", "qa", "labels", "segments", "shots", "dialog")
+
+# A QA family whose most common answer is more than this many times as frequent as a uniform
+# answer would be counts as imbalanced: a blind guesser would do well on it. Small samples get
+# two standard errors of slack, so that a few videos are not flagged for sampling noise alone.
+IMBALANCE_RATIO = 1.5
+IMBALANCE_NUM_STDERR = 2.0
 
 
 @dataclass(frozen=True)
@@ -138,27 +145,9 @@ def write_manifest(path: str | Path, rows: Iterable[dict[str, Any] | VideoRecord
 
 
 def summarize_manifest(records: list[VideoRecord]) -> dict[str, Any]:
-    """Counts per split, per QA type, per primary label, and answer balance per QA type.
-
-    ``answer_balance[type]`` holds ``num_answers`` (distinct), ``majority`` (the most common
-    answer), ``majority_share`` (its fraction of that type's questions) and ``uniform_share``
-    (1 / num_answers, what a perfectly balanced family would give).
-    """
-    answers_by_type: dict[str, Counter] = {}
-    for record in records:
-        for qa in record.qa:
-            answers_by_type.setdefault(qa.type, Counter())[qa.answer] += 1
-    balance = {}
-    for qa_type, answers in sorted(answers_by_type.items()):
-        total = sum(answers.values())
-        majority, count = answers.most_common(1)[0]
-        balance[qa_type] = {
-            "num_questions": total,
-            "num_answers": len(answers),
-            "majority": majority,
-            "majority_share": count / total,
-            "uniform_share": 1 / len(answers),
-        }
+    """Counts per split, per QA type, per primary label, and answer balance per QA type
+    (see ``answer_balance``)."""
+    balance = answer_balance((qa.type, qa.answer) for record in records for qa in record.qa)
     return {
         "num_videos": len(records),
         "splits": dict(Counter(r.split for r in records)),
@@ -172,6 +161,35 @@ def summarize_manifest(records: list[VideoRecord]) -> dict[str, Any]:
         "num_with_cuts": sum(1 for r in records if len(r.shots) > 1),
         "answer_balance": balance,
     }
+
+
+def answer_balance(typed_answers: Iterable[tuple[str, str]]) -> dict[str, dict[str, Any]]:
+    """How evenly each QA type's answers are spread, from ``(type, answer)`` pairs.
+
+    Per type: ``num_questions``, ``num_answers`` (distinct), ``majority`` (the most common
+    answer), ``majority_share`` (its fraction of the type's questions), ``uniform_share``
+    (1 / num_answers, a perfectly balanced family) and ``is_balanced``: the majority share is at
+    most ``IMBALANCE_RATIO`` times the uniform share, plus ``IMBALANCE_NUM_STDERR`` standard
+    errors of a uniform answer's share over this many questions.
+    """
+    answers: dict[str, Counter] = {}
+    for qa_type, answer in typed_answers:
+        answers.setdefault(qa_type, Counter())[answer] += 1
+    balance = {}
+    for qa_type, counts in sorted(answers.items()):
+        total = sum(counts.values())
+        majority, count = counts.most_common(1)[0]
+        uniform = 1 / len(counts)
+        bar = IMBALANCE_RATIO * uniform + IMBALANCE_NUM_STDERR * math.sqrt(uniform * (1 - uniform) / total)
+        balance[qa_type] = {
+            "num_questions": total,
+            "num_answers": len(counts),
+            "majority": majority,
+            "majority_share": count / total,
+            "uniform_share": uniform,
+            "is_balanced": count / total <= bar,
+        }
+    return balance
 
 
 def _parse_row(row: Any, root: Path, problems: list[tuple[str, str]], check_files: bool) -> VideoRecord | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import math
 import multiprocessing
+import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -18,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from duomo.data.manifest import write_manifest
+from duomo.data.manifest import answer_balance, write_manifest
 from duomo.synth.language import Annotation, annotate_scene
 from duomo.synth.render import render_audio, render_frames
 from duomo.synth.scene import SceneSpec, SynthConfig, sample_scene, scene_sounds
@@ -28,18 +29,6 @@ logger = logging.getLogger(__name__)
 
 MANIFEST_NAME = "manifest.jsonl"
 CONFIG_NAME = "synth.yaml"
-
-
-@dataclass(frozen=True)
-class FamilyBalance:
-    """How evenly one QA family's answers are spread."""
-
-    num_questions: int
-    num_answers: int
-    """Distinct answers seen."""
-    majority: str
-    majority_share: float
-    """Share of the family's questions whose answer is the most common one."""
 
 
 @dataclass(frozen=True)
@@ -55,7 +44,8 @@ class WorldSummary:
     num_questions: int
     total_duration_sec: float
     elapsed_sec: float
-    balance: dict[str, FamilyBalance]
+    balance: dict[str, dict[str, Any]]
+    """Answer balance per QA family, as ``duomo.data.manifest.answer_balance`` gives it."""
 
 
 def sample_record(config: SynthConfig, index: int) -> tuple[SceneSpec, dict[str, Any]]:
@@ -152,6 +142,14 @@ def make_video(config: SynthConfig, out_dir: Path, index: int) -> dict[str, Any]
     return record
 
 
+def _remove_stale_videos(out_dir: Path, kept: set[Path]) -> None:
+    """Delete videos an earlier, larger run left in ``out_dir/videos`` (only SynthWorld names)."""
+    for path in (out_dir / "videos").glob("v*.mp4"):
+        if path not in kept and re.fullmatch(r"v\d{4,}\.mp4", path.name):
+            path.unlink()
+            logger.info("removed %s, left by an earlier run", path)
+
+
 def _make_video_task(task: tuple[SynthConfig, Path, int]) -> tuple[int, dict[str, Any]]:
     config, out_dir, index = task
     return index, make_video(config, out_dir, index)
@@ -192,6 +190,7 @@ def generate_world(
                     on_progress(len(records))
     rows = [records[i] for i in range(config.num_videos)]
     manifest_path = write_manifest(out_dir / MANIFEST_NAME, rows)
+    _remove_stale_videos(out_dir, {out_dir / r["video"] for r in rows})
     (out_dir / CONFIG_NAME).write_text(yaml.safe_dump(asdict(config), sort_keys=False))
     elapsed = time.perf_counter() - started
     logger.info("wrote %d SynthWorld videos to %s in %.1f s", len(rows), out_dir, elapsed)
@@ -204,19 +203,5 @@ def generate_world(
         num_questions=sum(len(r["qa"]) for r in rows),
         total_duration_sec=sum(r["duration"] for r in rows),
         elapsed_sec=elapsed,
-        balance=answer_balance(rows),
+        balance=answer_balance((qa["type"], qa["answer"]) for r in rows for qa in r["qa"]),
     )
-
-
-def answer_balance(rows: Iterable[dict[str, Any]]) -> dict[str, FamilyBalance]:
-    """Per QA family (the ``type`` field): question count, distinct answers, majority answer and share."""
-    answers: dict[str, Counter] = {}
-    for row in rows:
-        for qa in row["qa"]:
-            answers.setdefault(qa["type"], Counter())[qa["answer"]] += 1
-    balance = {}
-    for family, counts in sorted(answers.items()):
-        majority, count = counts.most_common(1)[0]
-        total = sum(counts.values())
-        balance[family] = FamilyBalance(total, len(counts), majority, count / total)
-    return balance
