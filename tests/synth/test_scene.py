@@ -10,7 +10,7 @@ import pytest
 from duomo.errors import DuomoError
 from duomo.synth.scene import (
     ACTIONS, HELD_OUT, MOVES, SOUND_ACTIONS, WALLS, SynthConfig, half_extent, object_state, sample_scene,
-    scene_sounds, stratified_choice,
+    assign_split, scene_sounds, stratified_choice,
 )
 
 CONFIG = SynthConfig(num_videos=300, seed=11)
@@ -125,3 +125,12 @@ def test_compositional_split_holds_out_pairs_until_test():
         else:
             assert not shown & set(HELD_OUT), scene.video_id
     assert by_split["test"] > 20 and by_split["train"] > 250
+
+
+def test_split_sizes_are_exact():
+    config = SynthConfig(num_videos=390, seed=2, val_fraction=30 / 390, test_fraction=60 / 390)
+    splits = Counter(assign_split(config, i) for i in range(config.num_videos))
+    assert splits == {"train": 300, "val": 30, "test": 60}
+    again = [assign_split(config, i) for i in range(config.num_videos)]
+    other_seed = SynthConfig(**{**config.__dict__, "seed": 3})
+    assert again != [assign_split(other_seed, i) for i in range(config.num_videos)]

@@ -16,7 +16,7 @@ def test_synth_writes_videos_and_manifest(tmp_path, capsys):
     assert [r["id"] for r in rows] == ["v0000", "v0001", "v0002", "v0003"]
     assert all((out / r["video"]).is_file() for r in rows)
     printed = capsys.readouterr().out
-    assert "wrote 4 videos" in printed and "answer balance" in printed
+    assert "wrote 4 videos" in printed and "QA families" in printed
 
 
 def test_bad_arguments_get_a_one_line_error(tmp_path, capsys):

@@ -9,7 +9,6 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from duomo.cli.data import balance_table
 from duomo.errors import DuomoError
 from duomo.synth.scene import SPLIT_MODES, SynthConfig
 from duomo.synth.world import WorldSummary, generate_world
@@ -31,6 +30,10 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--min-duration", type=float, default=SynthConfig.min_duration_sec, help="shortest video, seconds")
     parser.add_argument("--max-duration", type=float, default=SynthConfig.max_duration_sec, help="longest video, seconds")
     parser.add_argument("--cut-prob", type=float, default=SynthConfig.cut_prob, help="share of videos with a cut")
+    parser.add_argument("--val-fraction", type=float, default=SynthConfig.val_fraction,
+                        help="share of videos in the val split (default %(default)s)")
+    parser.add_argument("--test-fraction", type=float, default=SynthConfig.test_fraction,
+                        help="share of videos in the test split (default %(default)s)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                         help="processes to render in (default: all cores); does not change the output")
     parser.set_defaults(run=run)
@@ -45,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
     config = SynthConfig(
         num_videos=args.videos, seed=args.seed, split=args.split, size=args.size, fps=args.fps,
         min_duration_sec=args.min_duration, max_duration_sec=args.max_duration, cut_prob=args.cut_prob,
+        val_fraction=args.val_fraction, test_fraction=args.test_fraction,
     )
     console = Console(stderr=True)
     columns = (TextColumn("synth"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
@@ -64,6 +68,9 @@ def _print_summary(summary: WorldSummary) -> None:
         f"{summary.num_captions} captions and {summary.num_questions} questions to {summary.manifest_path} "
         f"in {summary.elapsed_sec:.1f} s ({summary.num_videos / max(summary.elapsed_sec, 1e-9):.1f} videos/s)"
     )
-    console.print(balance_table(summary.balance))
     label_counts = sorted(summary.labels.values())
     console.print(f"primary labels: {len(summary.labels)} classes, {label_counts[0]}-{label_counts[-1]} videos each")
+    imbalanced = [family for family, b in summary.balance.items() if not b["is_balanced"]]
+    verdict = f"imbalanced: {', '.join(imbalanced)}" if imbalanced else "all balanced"
+    console.print(f"answers of {len(summary.balance)} QA families: {verdict} "
+                  f"(table: duomo data check {summary.manifest_path})", highlight=False)

@@ -8,6 +8,7 @@ what is drawn is what is annotated.
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 from collections.abc import Sequence
@@ -256,13 +257,17 @@ def stratified_choice(seed: int, index: int, name: str, options: Sequence[T]) ->
 
 
 def assign_split(config: SynthConfig, index: int) -> str:
-    """train, val or test for video ``index`` by a seeded draw (val_fraction, test_fraction)."""
-    draw = random.Random(f"synthworld:{config.seed}:{index}:split").random()
-    if draw < config.test_fraction:
-        return "test"
-    if draw < config.test_fraction + config.val_fraction:
-        return "val"
-    return "train"
+    """train, val or test for video ``index``: exactly round(N x test_fraction) test videos and
+    round(N x val_fraction) val videos, at seeded random positions among the N."""
+    return _split_table(config.seed, config.num_videos, config.val_fraction, config.test_fraction)[index]
+
+
+@functools.lru_cache(maxsize=8)
+def _split_table(seed: int, num_videos: int, val_fraction: float, test_fraction: float) -> tuple[str, ...]:
+    num_test, num_val = round(num_videos * test_fraction), round(num_videos * val_fraction)
+    splits = ["test"] * num_test + ["val"] * num_val + ["train"] * (num_videos - num_test - num_val)
+    random.Random(f"synthworld:{seed}:split").shuffle(splits)
+    return tuple(splits)
 
 
 def video_id(config: SynthConfig, index: int) -> str:
