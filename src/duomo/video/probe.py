@@ -371,7 +371,9 @@ def _nominal_fps(stream: VideoStream) -> float:
 
 def _average_fps(table: FrameTable, stream: VideoStream) -> float:
     if table.is_exact and len(table.pts) >= 2 and table.damage is None:
-        return (len(table.pts) - 1) / float((int(table.pts[-1]) - int(table.pts[0])) * table.time_base)
+        # one exact ratio, rounded once: 25 fps comes out as 25.0, not 24.999999999999996
+        span = (int(table.pts[-1]) - int(table.pts[0])) * Fraction(table.time_base)
+        return float((len(table.pts) - 1) / span)
     return _nominal_fps(stream)
 
 
