@@ -123,3 +123,24 @@ def test_a_smaller_rerun_removes_the_videos_it_no_longer_lists(tmp_path):
     generate_world(tmp_path, SynthConfig(**{**config.__dict__, "num_videos": 2}), workers=1)
     assert sorted(p.name for p in (tmp_path / "videos").iterdir()) == ["notes.mp4", "v0000.mp4", "v0001.mp4"]
     assert len(_rows(tmp_path)) == 2
+
+
+def test_a_killed_rerun_leaves_no_stale_manifest(tmp_path, monkeypatch):
+    import duomo.synth.world as world_module
+
+    config = SynthConfig(num_videos=3, seed=1, size=64, fps=8, min_duration_sec=2.0, max_duration_sec=3.0)
+    generate_world(tmp_path, config, workers=1)
+    make_one = world_module._make_video_task
+    done = []
+
+    def killed_after_one(task):
+        if done:
+            raise KeyboardInterrupt  # as if Ctrl-C hit while the second video was being made
+        done.append(make_one(task))
+        return done[-1]
+
+    monkeypatch.setattr(world_module, "_make_video_task", killed_after_one)
+    with pytest.raises(KeyboardInterrupt):
+        generate_world(tmp_path, SynthConfig(**{**config.__dict__, "seed": 2}), workers=1)
+    assert len(done) == 1  # one video of the new run was overwritten...
+    assert not (tmp_path / "manifest.jsonl").exists()  # ...so the old manifest must not survive

@@ -172,6 +172,9 @@ def generate_world(
     """
     out_dir = Path(out_dir)
     (out_dir / "videos").mkdir(parents=True, exist_ok=True)
+    # an earlier run's manifest would describe videos this run is about to overwrite: a run
+    # killed half-way must leave no manifest rather than a wrong one (it is written last)
+    (out_dir / MANIFEST_NAME).unlink(missing_ok=True)
     started = time.perf_counter()
     records: dict[int, dict[str, Any]] = {}
     tasks = [(config, out_dir, i) for i in range(config.num_videos)]
