@@ -87,3 +87,22 @@ def test_bad_audio_arguments(audio_only):
         decode_audio(audio_only, sample_rate=0)
     with pytest.raises(ValueError):
         decode_audio(audio_only, start_sec=1.0, end_sec=0.5)
+
+
+def test_any_audio_stream_can_be_chosen(tmp_path):
+    import av
+
+    path = tmp_path / "two_tracks.mkv"  # e.g. original and dubbed soundtracks
+    with av.open(str(path), "w") as container:
+        streams = [container.add_stream("pcm_s16le", rate=16000, layout="mono") for _ in range(2)]
+        for stream, hz in zip(streams, (440, 1000)):
+            frame = av.AudioFrame.from_ndarray((tone(hz, 0.5, 16000)[None, :] * 32767).astype(np.int16),
+                                               format="s16", layout="mono")
+            frame.sample_rate, frame.pts = 16000, 0
+            container.mux(stream.encode(frame))
+        for stream in streams:
+            container.mux(stream.encode(None))
+    assert peak_hz(decode_audio(path), 16000) == pytest.approx(440, abs=2)
+    assert peak_hz(decode_audio(path, stream_index=1), 16000) == pytest.approx(1000, abs=2)
+    with pytest.raises(MediaError, match="no audio stream 2 \\(it has 2\\)"):
+        decode_audio(path, stream_index=2)

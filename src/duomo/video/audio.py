@@ -1,6 +1,6 @@
 """Decode a file's audio to a mono float32 waveform at a chosen sample rate, on PyAV.
 
-Works on a video's first audio stream and on audio-only files alike; times are seconds from
+Works on any audio stream of a video and on audio-only files alike; times are seconds from
 the container start, the same timeline as the video frames in ``decode.py``.
 """
 
@@ -12,7 +12,13 @@ import av
 import numpy as np
 
 from duomo.errors import MediaError
-from duomo.video.probe import MAX_PACKETS_WITHOUT_FRAME, container_origin, declared_duration, open_container
+from duomo.video.probe import (
+    MAX_PACKETS_WITHOUT_FRAME,
+    container_origin,
+    declared_duration,
+    ffmpeg_reason,
+    open_container,
+)
 
 
 def decode_audio(
@@ -20,8 +26,11 @@ def decode_audio(
     sample_rate: int = 16000,
     start_sec: float | None = None,
     end_sec: float | None = None,
+    *,
+    stream_index: int = 0,
 ) -> np.ndarray:
-    """The first audio stream of ``path`` as a mono waveform: (S,) float32, about [-1, 1].
+    """Audio stream ``stream_index`` (counting audio streams only; default the first) of
+    ``path`` as a mono waveform: (S,) float32, about [-1, 1].
 
     Channels are mixed down and the sound resampled to ``sample_rate`` (libswresample).
     ``start_sec`` / ``end_sec`` cut ``[start, end)`` to the sample: sample i is at time
@@ -42,7 +51,9 @@ def decode_audio(
         if not container.streams.audio:
             kinds = ", ".join(s.type for s in container.streams)
             raise MediaError(path, f"no audio stream (has: {kinds})")
-        stream = container.streams.audio[0]
+        if not 0 <= stream_index < len(container.streams.audio):
+            raise MediaError(path, f"no audio stream {stream_index} (it has {len(container.streams.audio)})")
+        stream = container.streams.audio[stream_index]
         if stream.codec_context is None:
             raise MediaError(path, "no decoder for its audio codec")
         origin_sec = float(container_origin(container))
@@ -51,7 +62,7 @@ def decode_audio(
             try:
                 container.seek(int(np.floor((start + origin_sec) / time_base)), stream=stream)
             except av.error.FFmpegError as err:
-                raise MediaError(path, f"cannot seek to {start:.2f} s: {_reason(err)}") from None
+                raise MediaError(path, f"cannot seek to {start:.2f} s: {ffmpeg_reason(err)}") from None
 
         resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
         chunks: list[np.ndarray] = []
@@ -64,7 +75,7 @@ def decode_audio(
                 frames = stream.decode(packet)
             except av.error.FFmpegError as err:
                 where = first_sec + num_samples / sample_rate if first_sec is not None else start
-                raise MediaError(path, f"audio decoding stopped at {where:.2f} s: {_reason(err)}") from None
+                raise MediaError(path, f"audio decoding stopped at {where:.2f} s: {ffmpeg_reason(err)}") from None
             packets_without_frame = 0 if frames else packets_without_frame + 1
             if packets_without_frame > MAX_PACKETS_WITHOUT_FRAME:
                 raise MediaError(path, f"no audio decoded from {MAX_PACKETS_WITHOUT_FRAME} packets in a row")
@@ -98,8 +109,3 @@ def decode_audio(
         return np.ascontiguousarray(audio, dtype=np.float32)
     finally:
         container.close()
-
-
-def _reason(err: BaseException) -> str:
-    """FFmpeg's own words for an error, without PyAV's errno prefix and file name."""
-    return getattr(err, "strerror", None) or str(err)

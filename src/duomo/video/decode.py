@@ -45,6 +45,7 @@ from duomo.video.probe import (
     FrameTable,
     container_origin,
     declared_duration,
+    ffmpeg_reason,
     find_video_stream,
     open_container,
     read_frame_table,
@@ -461,7 +462,7 @@ def _find_keyframe_packet(
             if packet.pts > key:
                 break  # went past it: the keyframe is not where the table says
     except av.error.FFmpegError as err:
-        raise MediaError(path, f"reading stopped at {_sec(table, key)}: {_reason(err)}") from None
+        raise MediaError(path, f"reading stopped at {_sec(table, key)}: {ffmpeg_reason(err)}") from None
     raise MediaError(path, f"decoding stopped at {_sec(table, key)}: no keyframe there")
 
 
@@ -471,7 +472,7 @@ def _decode_single(stream: VideoStream, packet: Packet, table: FrameTable, path:
     try:
         frames = ctx.decode(packet) + ctx.decode(None)
     except av.error.FFmpegError as err:
-        raise MediaError(path, f"decoding stopped at {_sec(table, packet.pts)}: {_reason(err)}") from None
+        raise MediaError(path, f"decoding stopped at {_sec(table, packet.pts)}: {ffmpeg_reason(err)}") from None
     finally:
         ctx.flush_buffers()
     if not frames:
@@ -572,14 +573,14 @@ def _decoded_frames(
         except StopIteration:
             return
         except av.error.FFmpegError as err:
-            state.error = f"cannot read further: {_reason(err)}"
+            state.error = f"cannot read further: {ffmpeg_reason(err)}"
             return
         try:
             frames = stream.decode(packet)  # the empty packets at the end drain the decoder
         except av.error.FFmpegError as err:
             bad_pts = packet.pts
             where = f" (packet at {float(bad_pts * packet.time_base):.2f} s)" if bad_pts is not None else ""
-            state.error = state.error or f"{_reason(err)}{where}"  # the first error is the cause
+            state.error = state.error or f"{ffmpeg_reason(err)}{where}"  # the first error is the cause
             if not stop_on_error:
                 frames = []
             else:
@@ -631,7 +632,7 @@ def _seek(container: InputContainer, stream: VideoStream, pts: int, path: str | 
     try:
         container.seek(pts, stream=stream, backward=True)
     except av.error.FFmpegError as err:
-        raise MediaError(path, f"cannot seek to pts {pts}: {_reason(err)}") from None
+        raise MediaError(path, f"cannot seek to pts {pts}: {ffmpeg_reason(err)}") from None
 
 
 def _assemble(table: FrameTable, wanted_pts: np.ndarray, images: dict[int, tuple[np.ndarray, int]]) -> Clip:
@@ -679,9 +680,6 @@ def _nominal_ticks(stream: VideoStream) -> int:
 def _sec(table: FrameTable, pts: int) -> str:
     return f"{ticks_to_sec(pts, table.time_base, table.origin):.2f} s"
 
-
-def _reason(err: BaseException) -> str:
-    return getattr(err, "strerror", None) or str(err)
 
 
 class _RgbConverter:

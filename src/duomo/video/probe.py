@@ -177,7 +177,7 @@ def open_container(path: str | Path) -> InputContainer:
         reason = "not a media file FFmpeg can read (unknown format, or truncated/corrupt)"
         raise MediaError(path, reason) from None
     except (av.error.FFmpegError, OSError) as err:
-        raise MediaError(path, f"cannot open: {_reason(err)}") from None
+        raise MediaError(path, f"cannot open: {ffmpeg_reason(err)}") from None
     if not container.streams:
         container.close()
         raise MediaError(path, "no audio or video streams")
@@ -221,7 +221,7 @@ def read_rotation(container: InputContainer, stream: VideoStream, path: str | Pa
             if packets_without_frame > MAX_PACKETS_WITHOUT_FRAME:
                 break
     except av.error.FFmpegError as err:
-        raise MediaError(path, f"cannot decode the first video frame: {_reason(err)}") from None
+        raise MediaError(path, f"cannot decode the first video frame: {ffmpeg_reason(err)}") from None
     if frame is None:
         raise MediaError(path, "no decodable video frame")
     rotation = int(round(frame.rotation)) % 360
@@ -261,7 +261,7 @@ def read_frame_table(container: InputContainer, stream: VideoStream, path: str |
                 _rewind(container, stream)
                 return _guessed_table(stream, time_base, origin, declared_sec, path)
     except av.error.FFmpegError as err:
-        damage = f"reading stopped: {_reason(err)}"
+        damage = f"reading stopped: {ffmpeg_reason(err)}"
     if not pts_list:
         raise MediaError(path, damage or "the video stream has no frames")
     pts = np.unique(np.asarray(pts_list, dtype=np.int64))  # decode order -> presentation order
@@ -411,6 +411,6 @@ def _audio_info(container: InputContainer, stream: Stream) -> AudioStreamInfo:
     )
 
 
-def _reason(err: BaseException) -> str:
+def ffmpeg_reason(err: BaseException) -> str:
     """FFmpeg's own words for an error, without PyAV's errno prefix and file name."""
     return getattr(err, "strerror", None) or str(err)
