@@ -27,16 +27,20 @@ class MediaError(DuomoError):
 class ManifestError(DuomoError):
     """A manifest with one or more bad lines; ``problems`` lists every one of them.
 
-    Each problem is ``(line_number, field, message)``; line numbers start at 1.
+    Each problem is ``(line_number, field, message)``; line numbers start at 1, and 0 stands
+    for the file as a whole (missing, empty).
     """
 
     def __init__(self, path: str | Path, problems: list[tuple[int, str, str]]):
         self.path = str(path)
         self.problems = problems
-        first = problems[0] if problems else (0, "", "empty")
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        super().__init__(f"{self.path}:{first[0]}: {first[1]}: {first[2]}{more}")
+        super().__init__(self._line(*problems[0]) + more if problems else f"{self.path}: empty")
 
     def report(self) -> str:
-        """All problems, one per line, as ``path:line: field: message``."""
-        return "\n".join(f"{self.path}:{n}: {f}: {m}" for n, f, m in self.problems)
+        """All problems, one per line, as ``path:line: field: message`` (``path: message`` for
+        problems with the file as a whole, line 0)."""
+        return "\n".join(self._line(*problem) for problem in self.problems)
+
+    def _line(self, line_no: int, field: str, message: str) -> str:
+        return f"{self.path}:{line_no}: {field}: {message}" if line_no else f"{self.path}: {message}"
