@@ -67,12 +67,11 @@ def write_video(
     opts = dict(options or {})
     if crf is not None:
         opts["crf"] = str(crf)
-    if gop is not None and codec == "libx264":
-        opts.setdefault("x264-params", f"keyint={gop}:min-keyint={gop}:scenecut=0")
-    if gop is not None and codec == "libx265":
-        opts.setdefault("x265-params", f"keyint={gop}:min-keyint={gop}:scenecut=0:log-level=error")
+    gop_params = f"keyint={gop}:min-keyint={gop}:scenecut=0" if gop is not None else ""
+    if codec == "libx264":
+        _prepend_params(opts, "x264-params", gop_params)
     if codec == "libx265":
-        opts.setdefault("x265-params", "log-level=error")
+        _prepend_params(opts, "x265-params", ":".join(p for p in (gop_params, "log-level=error") if p))
 
     if codec == "libsvtav1":
         # SVT-AV1 logs its configuration to stderr at info level unless told otherwise
@@ -118,6 +117,14 @@ def write_audio(path: str | Path, audio: np.ndarray, sample_rate: int = 16000) -
     finally:
         container.close()
     return path
+
+
+def _prepend_params(opts: dict[str, str], key: str, params: str) -> None:
+    """Put ``params`` before the caller's own ``opts[key]`` (``a=1:b=2`` lists), so both apply
+    and the caller's win where they name the same parameter."""
+    opts[key] = ":".join(p for p in (params, opts.get(key, "")) if p)
+    if not opts[key]:
+        del opts[key]
 
 
 def _add_audio_stream(container, path: Path, sample_rate: int):
