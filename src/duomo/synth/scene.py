@@ -77,7 +77,7 @@ class SynthConfig:
     seed: int = 0
     """Seed of the set; video i draws from its own generator seeded by (seed, i)."""
     split: str = "random"
-    """'random' (train/val/test by a seeded draw) or 'compositional' (HELD_OUT pairs only in test)."""
+    """'random' (seeded train/val/test, exact sizes) or 'compositional' (HELD_OUT pairs only in test)."""
     size: int = 64
     """Frame width and height in pixels."""
     fps: int = 10
