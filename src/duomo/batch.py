@@ -1,0 +1,85 @@
+"""The typed batches that flow between data, models and heads.
+
+A batch holds V videos and B rows (questions, captions, dialog turns, or the videos themselves).
+Several rows may share one video: ``rows`` maps each row to its video, so a video with ten
+questions is encoded once, not ten times.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+
+@dataclass
+class VideoBatch:
+    video_ids: list[str]
+    """(V) one id per video."""
+    frame_mask: Tensor
+    """(V, T) bool, True = real frame."""
+    frames: Tensor | None = None
+    """(V, T, C, H, W) float in [0, 1]; None when ``features`` are given instead."""
+    features: Tensor | None = None
+    """(V, T, F) cached per-frame features of a frozen encoder."""
+    audio: Tensor | None = None
+    """(V, A, M) log-mel spectrogram frames (time, mel bands)."""
+    audio_mask: Tensor | None = None
+    """(V, A) bool."""
+    rows: Tensor | None = None
+    """(B,) long: the video of each row; None means one row per video, in order."""
+    text_ids: Tensor | None = None
+    """(B, L) question, query or prompt tokens."""
+    text_mask: Tensor | None = None
+    """(B, L) bool."""
+    labels: Tensor | None = None
+    """(B,) class or answer index (-100 = unknown), or (B, K) float multi-hot for multi-label."""
+    choice_mask: Tensor | None = None
+    """(B, K) bool: the answers a multiple-choice row may pick; all True for open-ended rows."""
+    target_ids: Tensor | None = None
+    """(B, S) caption tokens, starting with <bos> and ending with <eos>, 0-padded."""
+    target_mask: Tensor | None = None
+    """(B, S) bool."""
+    qa_types: list[str] = field(default_factory=list)
+    """(B) question family of each row (QA, dialog)."""
+    turn_idx: list[int] = field(default_factory=list)
+    """(B) 0-based dialog turn of each row."""
+    references: list[list[str]] = field(default_factory=list)
+    """(B) every reference caption of a row's video (caption evaluation)."""
+
+    @property
+    def num_rows(self) -> int:
+        if self.rows is not None:
+            return int(self.rows.shape[0])
+        return len(self.video_ids)
+
+    def to(self, device: torch.device | str) -> "VideoBatch":
+        """A copy with every tensor field on ``device``."""
+        changes = {
+            f.name: getattr(self, f.name).to(device)
+            for f in dataclasses.fields(self)
+            if isinstance(getattr(self, f.name), Tensor)
+        }
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass
+class Fused:
+    tokens: Tensor
+    """(B, N, D) fused tokens."""
+    mask: Tensor
+    """(B, N) bool."""
+    pooled: Tensor
+    """(B, D) one vector per row, what classifier heads read."""
+
+
+@dataclass
+class HeadOutput:
+    logits: Tensor
+    """Task logits: (B, K) answers/classes, or (B, S, V) caption tokens under teacher forcing."""
+    fused: Fused
+    """What the head read; captioning decodes from it at predict time."""
+    choice_mask: Tensor | None = None
+    """(B, K) bool, copied from the batch for multiple-choice prediction."""

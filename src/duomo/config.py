@@ -1,0 +1,257 @@
+"""Run configuration: typed dataclasses, YAML presets mapped onto them, ``--set`` overrides.
+
+Precedence: dataclass defaults < preset YAML (``--config``) < ``--set section.key=value``.
+Unknown keys are rejected naming the nearest valid key; values are type-checked on load.
+Imports no torch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from duomo.errors import DuomoError
+
+TASKS = ("caption", "qa", "dialog", "classify")
+
+
+class ConfigError(DuomoError):
+    """A config that cannot be used: unknown key, wrong type, or a broken cross-field rule."""
+
+
+@dataclass
+class Component:
+    name: str
+    """Key in the matching table of duomo.models.build."""
+    args: dict[str, Any] = field(default_factory=dict)
+    """Keyword arguments of that class's constructor (checked against its signature)."""
+
+
+@dataclass
+class DataConfig:
+    manifest: str = ""
+    """Path of manifest.jsonl (the CLI's --data)."""
+    num_frames: int = 16
+    """Frames sampled uniformly over each video."""
+    frame_size: int = 64
+    """Frames are resized to frame_size x frame_size pixels."""
+    use_audio: bool = True
+    """Decode each video's soundtrack into a log-mel spectrogram (silence if it has none)."""
+    sample_rate: int = 16000
+    """Audio sample rate for the spectrogram."""
+    num_mels: int = 64
+    """Mel bands of the spectrogram."""
+    hop_sec: float = 0.02
+    """Spectrogram hop in seconds."""
+    max_audio_sec: float = 30.0
+    """Longer soundtracks are resampled in time to this many seconds' worth of spectrogram frames."""
+    max_text_len: int = 48
+    """Question/prompt tokens kept (dialog history is cut from the front)."""
+    max_target_len: int = 40
+    """Caption tokens kept, end token included."""
+    min_word_count: int = 1
+    """Words seen fewer times in training text map to <unk>."""
+    cache_dir: str = ""
+    """Feature cache folder; empty means .duomo-cache beside the manifest."""
+    skip_bad_videos: bool = False
+    """Skip videos that fail to decode (and report how many) instead of stopping."""
+    num_workers: int = 2
+    """Processes decoding videos into the cache."""
+
+
+@dataclass
+class ModelConfig:
+    dim: int = 256
+    """Width shared by every encoder output, fusion and head."""
+    video: Component = field(default_factory=lambda: Component("cnn_small"))
+    """Per-frame (spatial) encoder: frames (B, T, C, H, W) -> (B, T, dim)."""
+    freeze_video: bool = False
+    """Freeze the per-frame encoder and cache its features on disk (computed once per video)."""
+    temporal: Component = field(default_factory=lambda: Component("transformer"))
+    """Temporal model over frame features: mean, gru, lstm, transformer."""
+    audio: Component = field(default_factory=lambda: Component("mel_cnn"))
+    """Audio encoder over the log-mel spectrogram, or 'none'."""
+    text: Component = field(default_factory=lambda: Component("transformer"))
+    """Text encoder for questions and prompts: bag, gru, lstm, transformer, minilm."""
+    fusion: Component = field(default_factory=lambda: Component("concat"))
+    """How video/audio and text tokens are combined: concat, attention, cross_attn."""
+    head: Component = field(default_factory=lambda: Component("qa"))
+    """Task head; its table key is the task's (caption, qa, dialog, classify)."""
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 30
+    """Passes over the training split (the loop also stops at max_minutes)."""
+    max_minutes: float = 0.0
+    """Stop training after this many minutes (0 = no limit); the best checkpoint is kept."""
+    batch_size: int = 32
+    """Videos per optimizer step (every question/caption of those videos is a row)."""
+    lr: float = 1e-3
+    """Peak learning rate after warm-up."""
+    weight_decay: float = 0.01
+    """AdamW weight decay."""
+    warmup_steps: int = 200
+    """Linear warm-up steps, then cosine decay to zero at the last epoch."""
+    grad_clip: float = 1.0
+    """Gradient norm clip (0 = off)."""
+    eval_every_epochs: int = 1
+    """Validation passes happen every this many epochs (and at the end)."""
+    max_val_videos: int = 0
+    """Validate on at most this many val videos (0 = all)."""
+    checkpoint_minutes: float = 5.0
+    """Also save last.pt mid-epoch every this many minutes, so a killed run loses little."""
+    seed: int = 0
+    """Seed of every random choice: initialisation, shuffling, augmentation."""
+    device: str = "cpu"
+    """Torch device: cpu, cuda, cuda:1, mps."""
+    num_threads: int = 0
+    """Torch CPU threads (0 = torch's default)."""
+
+
+@dataclass
+class RunConfig:
+    task: str = "qa"
+    """caption, qa, dialog or classify."""
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise ConfigError(f"task: unknown task {self.task!r}; choose one of {', '.join(TASKS)}")
+        if self.data.num_frames < 1:
+            raise ConfigError("data.num_frames: must be at least 1")
+        if self.data.frame_size < 8:
+            raise ConfigError("data.frame_size: must be at least 8 pixels")
+        if self.train.batch_size < 1:
+            raise ConfigError("train.batch_size: must be at least 1")
+        if self.model.dim < 1:
+            raise ConfigError("model.dim: must be positive")
+
+
+def preset_path(name_or_path: str) -> Path:
+    """A preset file: an existing path as given, else ``duomo/configs/<name>.yaml`` from the package."""
+    path = Path(name_or_path)
+    if path.exists():
+        return path
+    packaged = resources.files("duomo") / "configs" / f"{Path(name_or_path).stem}.yaml"
+    if packaged.is_file():
+        return Path(str(packaged))
+    names = sorted(p.name[:-5] for p in (resources.files("duomo") / "configs").iterdir() if p.name.endswith(".yaml"))
+    raise ConfigError(f"{name_or_path}: no such config file or preset (presets: {', '.join(names)})")
+
+
+def load_config(task: str, config_file: str | None = None, overrides: list[str] | None = None) -> RunConfig:
+    """The run config for ``task``: defaults, then the preset (``<task>.yaml`` when no file is
+    given), then ``overrides`` (``section.key=value``, value parsed as YAML)."""
+    raw: dict[str, Any] = {}
+    path = preset_path(config_file or task)
+    loaded = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{path}: a config file must be a mapping of sections")
+    raw = loaded
+    raw["task"] = task
+    for item in overrides or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set {item}: expected section.key=value")
+        _set_dotted(raw, key.strip(), yaml.safe_load(value))
+    return config_from_dict(raw)
+
+
+def config_from_dict(raw: dict[str, Any]) -> RunConfig:
+    """A RunConfig from nested dicts (a saved config.yaml), checking keys and types."""
+    return _build(RunConfig, raw, "")
+
+
+def config_to_dict(cfg: RunConfig) -> dict[str, Any]:
+    return dataclasses.asdict(cfg)
+
+
+def save_config(cfg: RunConfig, path: str | Path) -> None:
+    Path(path).write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
+
+
+def read_config(path: str | Path) -> RunConfig:
+    """A resolved config saved beside a checkpoint."""
+    return config_from_dict(yaml.safe_load(Path(path).read_text()))
+
+
+def _set_dotted(raw: dict[str, Any], dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    node = raw
+    for part in parts[:-1]:
+        child = node.get(part)
+        if isinstance(child, str):
+            child = {"name": child}  # a Component given by name (fusion: concat) keeps its name
+            node[part] = child
+        elif not isinstance(child, dict):
+            child = {}
+            node[part] = child
+        node = child
+    node[parts[-1]] = value
+
+
+def _build(cls: type, raw: Any, prefix: str) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: expected a mapping, got {raw!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    names = list(fields)
+    kwargs = {}
+    for key, value in raw.items():
+        if key not in names:
+            near = difflib.get_close_matches(str(key), names, n=1, cutoff=0.5)
+            hint = f"; did you mean {prefix}{near[0]}?" if near else f"; valid keys: {', '.join(names)}"
+            raise ConfigError(f"{prefix}{key}: unknown config key{hint}")
+        default = fields[key].default_factory
+        if hints[key] is Component and isinstance(value, dict) and "name" not in value \
+                and default is not dataclasses.MISSING:
+            value = {"name": default().name, **value}  # only args given: the default part keeps its name
+        kwargs[key] = _convert(hints[key], value, f"{prefix}{key}")
+    for name, f in fields.items():
+        if name not in kwargs and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ConfigError(f"{prefix}{name}: missing")
+    return cls(**kwargs)
+
+
+def _convert(hint: Any, value: Any, where: str) -> Any:
+    if dataclasses.is_dataclass(hint):
+        if isinstance(value, str) and hint is Component:
+            return Component(value)  # --set model.fusion=cross_attn
+        return _build(hint, value, where + ".")
+    origin = typing.get_origin(hint)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        return dict(value)
+    if origin in (typing.Union, types.UnionType):
+        return value
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true or false, got {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if hint is str:
+        if value is None:
+            return ""
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            raise ConfigError(f"{where}: expected a string, got {value!r}")
+        return str(value)
+    return value
