@@ -1,0 +1,138 @@
+"""Name -> class tables for every part, and build_model(cfg, vocab): the one place parts are wired.
+
+To add a part: write its file, add one line to a table here, run the tests (the contract tests
+are parametrized over these tables).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+
+from torch import nn
+
+from duomo.config import Component, ConfigError, RunConfig
+from duomo.models.encoders.audio import MelCNNEncoder
+from duomo.models.encoders.cnn import SmallCNNEncoder
+from duomo.models.encoders.pretrained import PretrainedFrameEncoder
+from duomo.models.encoders.resnet import ResNet18Encoder
+from duomo.models.encoders.temporal import MeanTemporalEncoder, RecurrentTemporalEncoder, TransformerTemporalEncoder
+from duomo.models.encoders.text_bag import BagOfWordsEncoder
+from duomo.models.encoders.text_minilm import MiniLMTextEncoder
+from duomo.models.encoders.text_rnn import RecurrentTextEncoder
+from duomo.models.encoders.text_transformer import TransformerTextEncoder
+from duomo.models.fusion.attention import AttentionFusion
+from duomo.models.fusion.concat import ConcatFusion
+from duomo.models.fusion.cross_attention import CrossAttentionFusion
+from duomo.models.fusion.late_concat import LateConcatFusion
+from duomo.models.heads.caption import CaptionHead
+from duomo.models.heads.classify import ClassifyHead
+from duomo.models.heads.qa import QAHead
+from duomo.models.model import VideoTextModel
+
+# Per-frame encoders: (*, dim, ...) ; frames (B, T, C, H, W) -> (B, T, dim)
+FRAME_ENCODERS = {
+    "cnn_small": SmallCNNEncoder,
+    "resnet18": ResNet18Encoder,
+    "pretrained": PretrainedFrameEncoder,
+}
+# Temporal encoders: (*, dim, ...) ; (B, T, dim) -> (B, T', dim)
+TEMPORAL_ENCODERS = {
+    "mean": MeanTemporalEncoder,
+    "gru": functools.partial(RecurrentTemporalEncoder, cell="gru"),
+    "lstm": functools.partial(RecurrentTemporalEncoder, cell="lstm"),
+    "transformer": TransformerTemporalEncoder,
+}
+# Audio encoders: (*, dim, num_mels, ...) ; log-mel (B, A, M) -> (B, A', dim)
+AUDIO_ENCODERS = {
+    "mel_cnn": MelCNNEncoder,
+}
+# Text encoders: (*, dim, vocab, ...) ; ids (B, L) -> (B, L, dim)
+TEXT_ENCODERS = {
+    "bag": BagOfWordsEncoder,
+    "gru": functools.partial(RecurrentTextEncoder, cell="gru"),
+    "lstm": functools.partial(RecurrentTextEncoder, cell="lstm"),
+    "transformer": TransformerTextEncoder,
+    "minilm": MiniLMTextEncoder,
+}
+# Fusions: (*, dim, ...) ; video (B, N, dim) + text (B, L, dim) -> Fused
+FUSIONS = {
+    "concat": ConcatFusion,
+    "attention": AttentionFusion,
+    "cross_attn": CrossAttentionFusion,
+    "late_concat": LateConcatFusion,
+}
+# Heads: (*, dim, <task sizes>, ...) ; the task name picks the head.
+HEADS = {
+    "caption": CaptionHead,
+    "qa": QAHead,
+    "dialog": QAHead,
+    "classify": ClassifyHead,
+}
+
+TABLES = {
+    "model.video": FRAME_ENCODERS,
+    "model.temporal": TEMPORAL_ENCODERS,
+    "model.audio": AUDIO_ENCODERS,
+    "model.text": TEXT_ENCODERS,
+    "model.fusion": FUSIONS,
+    "model.head": HEADS,
+}
+
+
+def _lookup(where: str, component: Component):
+    table = TABLES[where]
+    if component.name not in table:
+        raise ConfigError(f"{where}.name: unknown {component.name!r}; choose one of {', '.join(table)}")
+    return table[component.name]
+
+
+def check(cfg: RunConfig) -> None:
+    """Bind every Component's args to its class's signature, so a typo fails at startup."""
+    for where in TABLES:
+        component = _component(cfg, where)
+        if component is None:
+            continue
+        cls = _lookup(where, component)
+        params = inspect.signature(cls).parameters
+        for key in component.args:
+            if key not in params or params[key].kind is not inspect.Parameter.KEYWORD_ONLY:
+                valid = [n for n, p in params.items() if p.kind is inspect.Parameter.KEYWORD_ONLY]
+                raise ConfigError(f"{where}.args.{key}: {component.name} takes no such argument "
+                                  f"(it takes {', '.join(valid)})")
+
+
+def _component(cfg: RunConfig, where: str) -> Component | None:
+    component = getattr(cfg.model, where.split(".")[1])
+    if where == "model.audio" and (component.name == "none" or not cfg.data.use_audio):
+        return None
+    if where == "model.head" and component.name != cfg.task:
+        raise ConfigError(f"model.head.name: {component.name!r} does not match the task {cfg.task!r}")
+    return component
+
+
+def build_model(cfg: RunConfig, *, vocab: list[str], num_outputs: int) -> VideoTextModel:
+    """The model for ``cfg``. ``vocab`` is the tokenizer's word list; ``num_outputs`` is the
+    number of answers (qa, dialog) or classes (classify), unused by caption."""
+    check(cfg)
+    m = cfg.model
+    dim = m.dim
+    video = _lookup("model.video", m.video)(dim=dim, **m.video.args)
+    temporal = _lookup("model.temporal", m.temporal)(dim=dim, **m.temporal.args)
+    audio_cfg = _component(cfg, "model.audio")
+    audio = None
+    if audio_cfg is not None:
+        audio = _lookup("model.audio", audio_cfg)(dim=dim, num_mels=cfg.data.num_mels, **audio_cfg.args)
+    text = _lookup("model.text", m.text)(dim=dim, vocab=vocab, **m.text.args)
+    fusion = _lookup("model.fusion", m.fusion)(dim=dim, **m.fusion.args)
+    head_cls = _lookup("model.head", m.head)
+    if cfg.task == "caption":
+        head: nn.Module = head_cls(dim=dim, vocab_size=len(vocab), **m.head.args)
+    elif cfg.task == "classify":
+        head = head_cls(dim=dim, num_classes=num_outputs, **m.head.args)
+    else:
+        head = head_cls(dim=dim, num_answers=num_outputs, **m.head.args)
+    if m.freeze_video:
+        for param in video.parameters():
+            param.requires_grad_(False)
+    return VideoTextModel(dim=dim, video=video, temporal=temporal, audio=audio, text=text, fusion=fusion, head=head)

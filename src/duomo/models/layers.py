@@ -1,0 +1,64 @@
+"""Small shared pieces: an MLP, masked mean pooling, sinusoidal position tables."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+
+class MLP(nn.Module):
+    """Two linear layers with GELU and dropout: (..., in_dim) -> (..., out_dim)."""
+
+    def __init__(self, in_dim: int, hidden_dim: int, out_dim: int, dropout: float = 0.0):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(in_dim, hidden_dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden_dim, out_dim)
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+
+def masked_mean(x: Tensor, mask: Tensor) -> Tensor:
+    """Mean over dim 1 of (B, N, D) counting only mask (B, N) True positions -> (B, D).
+
+    Rows with no valid position give zeros.
+    """
+    weights = mask.to(x.dtype).unsqueeze(-1)
+    return (x * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+
+
+def sinusoid_table(num_positions: int, dim: int) -> Tensor:
+    """(num_positions, dim) fixed sine/cosine position codes (Vaswani et al., 2017)."""
+    position = torch.arange(num_positions, dtype=torch.float32).unsqueeze(1)
+    div = torch.exp(torch.arange(0, dim, 2, dtype=torch.float32) * (-math.log(10000.0) / dim))
+    table = torch.zeros(num_positions, dim)
+    table[:, 0::2] = torch.sin(position * div)
+    table[:, 1::2] = torch.cos(position * div[: dim // 2])
+    return table
+
+
+def padding_safe(mask: Tensor) -> Tensor:
+    """A key-padding mask for nn.MultiheadAttention (True = ignore) that never masks a whole row.
+
+    A row with no valid key would give NaN; it attends to its first (padding) position instead,
+    and callers zero such rows' outputs through their own masks.
+    """
+    ignore = ~mask
+    empty = ignore.all(dim=1)
+    if empty.any():
+        ignore = ignore.clone()
+        ignore[empty, 0] = False
+    return ignore
+
+
+def time_code(times: Tensor, dim: int, scale: float = 64.0) -> Tensor:
+    """Sine/cosine codes (..., dim) of continuous positions ``times`` (...) in [0, 1] (fractions
+    of the video), so frame and sound tokens at the same moment get the same code."""
+    half = dim // 2
+    freqs = torch.exp(torch.arange(half, dtype=torch.float32, device=times.device) * (-math.log(10000.0) / half))
+    angles = (times.float() * scale).unsqueeze(-1) * freqs  # (..., half)
+    code = torch.cat([torch.sin(angles), torch.cos(angles)], dim=-1)
+    return code if code.shape[-1] == dim else torch.nn.functional.pad(code, (0, dim - code.shape[-1]))

