@@ -1,0 +1,189 @@
+"""Run a model over a dataset and score its predictions with the task's metrics.
+
+``predict_dataset`` returns one Prediction per row; ``score`` (a table keyed by task) turns them
+into metrics with the pure functions of eval.metrics.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from duomo.config import RunConfig
+from duomo.data.collate import collate
+from duomo.data.datasets import Row, TaskVocab, VideoDataset
+from duomo.eval import metrics
+from duomo.models.model import VideoTextModel
+
+
+@dataclass
+class Prediction:
+    video_id: str
+    row: Row
+    text: str
+    """The answer, caption, or top label."""
+    score: float = 0.0
+    scores: list[float] = field(default_factory=list)
+    """Per-class probabilities (classify)."""
+    labels: list[str] = field(default_factory=list)
+    """Predicted labels (multi-label classify)."""
+
+
+def batches(dataset: VideoDataset, batch_size: int, order: list[int] | None = None) -> Iterator[tuple[list, list[Row]]]:
+    """Items of ``dataset`` in chunks of ``batch_size`` videos, with their rows."""
+    order = list(range(len(dataset))) if order is None else order
+    for start in range(0, len(order), batch_size):
+        items = [dataset[i] for i in order[start : start + batch_size]]
+        yield items, [row for item in items for row in item.rows]
+
+
+def is_multi_label(cfg: RunConfig) -> bool:
+    return bool(cfg.model.head.args.get("multi_label", False))
+
+
+@torch.no_grad()
+def predict_dataset(model: VideoTextModel, dataset: VideoDataset, cfg: RunConfig, vocab: TaskVocab, *,
+                    device: str = "cpu", beam_size: int | None = None,
+                    on_progress: Callable[[int, int], None] | None = None) -> tuple[list[Prediction], float]:
+    """Predictions for every row and the mean loss over rows with known targets (NaN for caption)."""
+    model.eval()
+    task = cfg.task
+    preds: list[Prediction] = []
+    loss_sum, loss_rows = 0.0, 0
+    done = 0
+    for items, rows in batches(dataset, cfg.train.batch_size):
+        batch = collate(items, task=task, num_outputs=vocab.num_outputs, multi_label=is_multi_label(cfg)).to(device)
+        out = model(batch) if task != "caption" else None
+        row_video = [item.video_id for item in items for _ in item.rows]
+        if task in ("qa", "dialog"):
+            known = batch.labels >= 0
+            if known.any():
+                loss_sum += float(model.head.loss(out, batch)) * int(known.sum())
+                loss_rows += int(known.sum())
+            for vid, row, (index, score) in zip(row_video, rows, model.head.predict(out)):
+                preds.append(Prediction(vid, row, vocab.answers[index], score))
+        elif task == "classify":
+            if not is_multi_label(cfg):
+                known = batch.labels >= 0
+                if known.any():
+                    loss_sum += float(model.head.loss(out, batch)) * int(known.sum())
+                    loss_rows += int(known.sum())
+            probs = model.head.scores(out).cpu().numpy()
+            for vid, row, picked, p in zip(row_video, rows, model.head.predict(out), probs):
+                preds.append(Prediction(vid, row, vocab.labels[picked[0][0]], picked[0][1], p.tolist(),
+                                        [vocab.labels[i] for i, _ in picked]))
+        else:
+            fused = model.fuse(batch)
+            from duomo.batch import HeadOutput
+
+            ids = model.head.predict(HeadOutput(logits=fused.pooled, fused=fused), beam_size=beam_size)
+            for vid, row, seq in zip(row_video, rows, ids):
+                preds.append(Prediction(vid, row, vocab.tokenizer.decode(seq)))
+        done += len(items)
+        if on_progress:
+            on_progress(done, len(dataset))
+    return preds, (loss_sum / loss_rows if loss_rows else math.nan)
+
+
+def score(task: str, preds: list[Prediction], vocab: TaskVocab, *, use_meteor: bool = True) -> dict:
+    """The task's metrics over ``preds`` (see SCORERS)."""
+    return SCORERS[task](preds, vocab, use_meteor)
+
+
+def _score_qa(preds: list[Prediction], vocab: TaskVocab, use_meteor: bool) -> dict:
+    guesses = [p.text for p in preds]
+    answers = [p.row.answer for p in preds]
+    return {"accuracy": metrics.accuracy(guesses, answers),
+            "accuracy_by_type": metrics.accuracy_by_group(guesses, answers, [p.row.qa_type for p in preds])}
+
+
+def _score_dialog(preds: list[Prediction], vocab: TaskVocab, use_meteor: bool) -> dict:
+    guesses = [p.text for p in preds]
+    answers = [p.row.answer for p in preds]
+    later = [i for i, p in enumerate(preds) if p.row.turn_idx >= 1]
+    return {"accuracy": metrics.accuracy(guesses, answers),
+            "accuracy_turn2plus": metrics.accuracy([guesses[i] for i in later], [answers[i] for i in later]) if later else math.nan,
+            "accuracy_by_turn": metrics.accuracy_by_group(guesses, answers, [p.row.turn_idx + 1 for p in preds])}
+
+
+def _score_classify(preds: list[Prediction], vocab: TaskVocab, use_meteor: bool) -> dict:
+    index = {label: i for i, label in enumerate(vocab.labels)}
+    known = [p for p in preds if p.row.answer in index]
+    if not known:
+        return {"top1": math.nan}
+    scores = np.array([p.scores for p in known])
+    target = np.array([index[p.row.answer] for p in known])
+    pred = scores.argmax(axis=1)
+    result = {"top1": metrics.top_k_accuracy(scores, target, 1),
+              "top5": metrics.top_k_accuracy(scores, target, min(5, scores.shape[1]))}
+    result.update(metrics.precision_recall_f1(pred, target, len(vocab.labels)))
+    if any(p.row.multi_hot for p in known) and any(len(p.labels) > 1 or len(p.row.multi_hot) > 1 for p in known):
+        hot_pred = np.zeros(scores.shape, dtype=bool)
+        hot_true = np.zeros(scores.shape, dtype=bool)
+        for i, p in enumerate(known):
+            hot_pred[i, [index[label] for label in p.labels]] = True
+            hot_true[i, p.row.multi_hot] = True
+        result["multi_label"] = metrics.multilabel_scores(hot_pred, hot_true)
+    return result
+
+
+def _score_caption(preds: list[Prediction], vocab: TaskVocab, use_meteor: bool) -> dict:
+    return metrics.caption_scores([p.text for p in preds], [p.row.references for p in preds], use_meteor=use_meteor)
+
+
+SCORERS = {"qa": _score_qa, "dialog": _score_dialog, "classify": _score_classify, "caption": _score_caption}
+
+# The metric that picks the best checkpoint, per task (higher is better).
+SELECTION_METRIC = {"qa": "accuracy", "dialog": "accuracy", "classify": "top1", "caption": "cider"}
+
+
+def confusion(preds: list[Prediction], vocab: TaskVocab) -> np.ndarray:
+    index = {label: i for i, label in enumerate(vocab.labels)}
+    known = [p for p in preds if p.row.answer in index]
+    return metrics.confusion_matrix(np.array([index[p.text] for p in known], dtype=int),
+                                    np.array([index[p.row.answer] for p in known], dtype=int), len(vocab.labels))
+
+
+@dataclass
+class EvalReport:
+    metrics: dict
+    """{"task", "split", "n", <metric>: value, ...} with per-type breakdowns nested."""
+    predictions: list[Prediction]
+    skipped: dict[str, str]
+
+
+def evaluate_run(run_dir, manifest: str, split: str = "test", *, checkpoint: str = "best.pt",
+                 beam_size: int | None = None, device: str = "cpu", skip_bad_videos: bool | None = None,
+                 on_prepare: Callable[[int, int], None] | None = None,
+                 on_progress: Callable[[int, int], None] | None = None) -> EvalReport:
+    """Score a trained run on one split of a manifest, with the run's own preprocessing."""
+    from dataclasses import replace
+
+    from duomo.data.datasets import DatasetError, split_records
+    from duomo.data.manifest import load_manifest
+    from duomo.inference import load
+    from duomo.train.run import prepare
+
+    predictor = load(run_dir, checkpoint=checkpoint, device=device)
+    data = replace(predictor.cfg.data, manifest=str(manifest))
+    if skip_bad_videos is not None:
+        data = replace(data, skip_bad_videos=skip_bad_videos)
+    cfg = replace(predictor.cfg, data=data)
+    records = split_records(load_manifest(manifest), split)
+    if not records:
+        raise DatasetError(f"{manifest}: the {split} split is empty")
+    stamps, failed = prepare(records, cfg, on_prepare)
+    dataset = VideoDataset(records, cfg, predictor.vocab, stamps, train=False, preload=False)
+    if not len(dataset):
+        raise DatasetError(f"{manifest}: no {split} video has anything to evaluate for task {cfg.task}")
+    preds, loss = predict_dataset(predictor.model, dataset, cfg, predictor.vocab, device=device,
+                                  beam_size=beam_size, on_progress=on_progress)
+    result = {"task": cfg.task, "split": split, "n": len(preds)}
+    if not math.isnan(loss):
+        result["loss"] = loss
+    result.update(score(cfg.task, preds, predictor.vocab))
+    return EvalReport(result, preds, failed)

@@ -1,0 +1,425 @@
+"""Evaluation metrics: pure functions on lists and arrays (accuracy, F1, confusion, caption scores).
+
+They never see a model or a tensor; ``eval/evaluate.py`` turns head predictions into their inputs.
+Caption scores are pycocoevalcap's BLEU, METEOR, ROUGE-L and CIDEr-D, as in the COCO caption benchmark.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+import subprocess
+import threading
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+
+# ---------------------------------------------------------------------------------------------
+# Answers and classes
+# ---------------------------------------------------------------------------------------------
+
+
+def _normalize_answer(text: str) -> str:
+    return " ".join(str(text).lower().split())
+
+
+def accuracy(predictions: list[str], answers: list[str]) -> float:
+    """Fraction of predictions equal to their answer, compared after lower-casing and collapsing
+    whitespace (``" Red  square"`` matches ``"red square"``); punctuation counts.
+    """
+    _check_same_length(predictions, answers, "predictions", "answers")
+    if not predictions:
+        raise ValueError("accuracy needs at least one prediction")
+    hits = sum(_normalize_answer(p) == _normalize_answer(a) for p, a in zip(predictions, answers))
+    return hits / len(predictions)
+
+
+def accuracy_by_group(predictions: list[str], answers: list[str], groups: list) -> dict[str, float]:
+    """:func:`accuracy` within each group (question type, dialog turn index ...).
+
+    Returns ``{str(group): accuracy}`` sorted by key; numbers sort as numbers (``"2"`` before
+    ``"10"``) when every group is an int. Empty inputs give ``{}``.
+    """
+    _check_same_length(predictions, answers, "predictions", "answers")
+    _check_same_length(predictions, groups, "predictions", "groups")
+    members: dict = defaultdict(list)
+    for i, group in enumerate(groups):
+        members[group].append(i)
+    keys = list(members)
+    if all(isinstance(k, (int, np.integer)) and not isinstance(k, bool) for k in keys):
+        keys.sort()
+    else:
+        keys.sort(key=str)
+    return {
+        str(k): accuracy([predictions[i] for i in members[k]], [answers[i] for i in members[k]])
+        for k in keys
+    }
+
+
+def top_k_accuracy(scores: np.ndarray, targets: np.ndarray, k: int) -> float:
+    """Fraction of rows whose target is among their ``k`` highest scores.
+
+    scores (N, K) float, targets (N,) int in [0, K). Ties are broken by class index, lower first
+    (a stable descending sort), so equal scores neither help nor hurt every class at once.
+    ``k >= K`` gives 1.0.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    targets = np.asarray(targets)
+    if scores.ndim != 2 or targets.shape != (scores.shape[0],):
+        raise ValueError(f"top_k_accuracy wants scores (N, K) and targets (N,), got {scores.shape} and {targets.shape}")
+    if scores.shape[0] == 0:
+        raise ValueError("top_k_accuracy needs at least one row")
+    if k < 1:
+        raise ValueError(f"top_k_accuracy: k must be at least 1, got {k}")
+    _check_class_range(targets, scores.shape[1], "targets")
+    rows = np.arange(len(targets))
+    target_score = scores[rows, targets][:, None]
+    lower_index = np.arange(scores.shape[1])[None, :] < targets[:, None]
+    # rank = classes strictly above the target + tied classes that come before it
+    rank = (scores > target_score).sum(1) + ((scores == target_score) & lower_index).sum(1)
+    return float((rank < k).mean())
+
+
+def confusion_matrix(pred: np.ndarray, target: np.ndarray, num_classes: int) -> np.ndarray:
+    """(K, K) int64 counts: ``matrix[t, p]`` = rows of true class ``t`` predicted as ``p``.
+
+    pred, target (N,) int in [0, K).
+    """
+    pred, target = _class_arrays(pred, target, num_classes)
+    matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(matrix, (target, pred), 1)
+    return matrix
+
+
+def precision_recall_f1(pred: np.ndarray, target: np.ndarray, num_classes: int) -> dict[str, float]:
+    """Macro precision, recall and F1 of single-label predictions.
+
+    pred, target (N,) int in [0, K). Returns ``macro_precision``, ``macro_recall``, ``macro_f1``.
+
+    Convention (the same as scikit-learn's ``precision_recall_fscore_support(target, pred,
+    average="macro", zero_division=0)``): the average runs over the classes present in target or
+    pred; a class never seen in either is left out. A ratio whose denominator is 0 counts as 0:
+    a class predicted but never true has precision 0 and recall 0; a true class never predicted
+    has precision 0. F1 per class is ``2 TP / (2 TP + FP + FN)`` (0 when TP = 0), averaged after.
+    """
+    matrix = confusion_matrix(pred, target, num_classes)
+    if matrix.sum() == 0:
+        raise ValueError("precision_recall_f1 needs at least one row")
+    tp = np.diag(matrix).astype(np.float64)
+    num_pred = matrix.sum(0).astype(np.float64)  # TP + FP
+    num_true = matrix.sum(1).astype(np.float64)  # TP + FN
+    present = (num_pred + num_true) > 0
+    precision = _safe_divide(tp, num_pred)
+    recall = _safe_divide(tp, num_true)
+    f1 = _safe_divide(2 * tp, num_pred + num_true)
+    return {
+        "macro_precision": float(precision[present].mean()),
+        "macro_recall": float(recall[present].mean()),
+        "macro_f1": float(f1[present].mean()),
+    }
+
+
+def multilabel_scores(pred: np.ndarray, target: np.ndarray) -> dict[str, float]:
+    """Scores of multi-label predictions: pred, target (N, K) bool (True = label on).
+
+    Returns ``macro_precision``, ``macro_recall``, ``macro_f1`` (per class, then averaged),
+    ``micro_f1`` (from TP, FP, FN summed over every class) and ``exact_match`` (fraction of rows
+    whose whole label set is right).
+
+    Convention: as in :func:`precision_recall_f1`, 0/0 counts as 0 and the macro average runs
+    over classes that are on in at least one row of target or pred. Note that scikit-learn's
+    multi-label macro average (``zero_division=0``) would instead count a class absent from both
+    as 0 and so pull the average down; we leave such classes out. ``micro_f1`` is 0 when nothing
+    is on anywhere.
+    """
+    pred = np.asarray(pred).astype(bool)
+    target = np.asarray(target).astype(bool)
+    if pred.ndim != 2 or pred.shape != target.shape:
+        raise ValueError(f"multilabel_scores wants pred and target of one (N, K) shape, "
+                         f"got {pred.shape} and {target.shape}")
+    if pred.shape[0] == 0:
+        raise ValueError("multilabel_scores needs at least one row")
+    tp = (pred & target).sum(0).astype(np.float64)
+    num_pred = pred.sum(0).astype(np.float64)
+    num_true = target.sum(0).astype(np.float64)
+    present = (num_pred + num_true) > 0
+    precision = _safe_divide(tp, num_pred)
+    recall = _safe_divide(tp, num_true)
+    f1 = _safe_divide(2 * tp, num_pred + num_true)
+    micro_denominator = num_pred.sum() + num_true.sum()
+    return {
+        "macro_precision": float(precision[present].mean()) if present.any() else 0.0,
+        "macro_recall": float(recall[present].mean()) if present.any() else 0.0,
+        "macro_f1": float(f1[present].mean()) if present.any() else 0.0,
+        "micro_f1": float(2 * tp.sum() / micro_denominator) if micro_denominator > 0 else 0.0,
+        "exact_match": float((pred == target).all(1).mean()),
+    }
+
+
+def _safe_divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """numerator / denominator, 0 where the denominator is 0."""
+    out = np.zeros_like(numerator, dtype=np.float64)
+    np.divide(numerator, denominator, out=out, where=denominator > 0)
+    return out
+
+
+def _class_arrays(pred: np.ndarray, target: np.ndarray, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    pred = np.asarray(pred)
+    target = np.asarray(target)
+    if pred.ndim != 1 or pred.shape != target.shape:
+        raise ValueError(f"pred and target must both be (N,), got {pred.shape} and {target.shape}")
+    if num_classes < 1:
+        raise ValueError(f"num_classes must be at least 1, got {num_classes}")
+    _check_class_range(pred, num_classes, "pred")
+    _check_class_range(target, num_classes, "target")
+    return pred.astype(np.int64), target.astype(np.int64)
+
+
+def _check_class_range(values: np.ndarray, num_classes: int, name: str) -> None:
+    if values.size and not np.issubdtype(values.dtype, np.integer):
+        raise ValueError(f"{name} must hold integer class indices, got dtype {values.dtype}")
+    if values.size and (values.min() < 0 or values.max() >= num_classes):
+        raise ValueError(f"{name} holds class indices outside [0, {num_classes}): "
+                         f"min {values.min()}, max {values.max()} (drop unknown labels, e.g. -100, first)")
+
+
+def _check_same_length(first: list, second: list, first_name: str, second_name: str) -> None:
+    if len(first) != len(second):
+        raise ValueError(f"{first_name} and {second_name} differ in length: {len(first)} vs {len(second)}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Captions
+# ---------------------------------------------------------------------------------------------
+
+
+class MeteorScorer:
+    """One METEOR 1.5 java process (pycocoevalcap's ``Meteor``), ended by :meth:`close`.
+
+    The process starts here and loads METEOR's paraphrase table in the background; the first
+    score waits for that (6-8 s on 2 idle cores, more when busy). Keep one scorer open across
+    calls and close it after::
+
+        with MeteorScorer() as meteor:
+            scores = caption_scores(predictions, references, meteor=meteor)
+
+    Without Java, or if the process dies or runs past ``timeout_sec``, :meth:`score` logs a
+    warning and returns None instead of raising or hanging.
+    """
+
+    def __init__(self, *, timeout_sec: float = 600.0):
+        from pycocoevalcap.meteor.meteor import Meteor
+
+        self.timeout_sec = timeout_sec
+        self._meteor: Meteor | None = None
+        # checked first: a Meteor whose Popen fails is half-built and its __del__ raises later
+        if shutil.which("java") is None:
+            logger.warning("METEOR needs Java, which is not on PATH; METEOR is reported as None")
+            return
+        try:
+            self._meteor = Meteor()
+        except OSError as err:
+            logger.warning("METEOR needs Java, which could not be started (%s); METEOR is reported as None", err)
+
+    @property
+    def process(self) -> subprocess.Popen | None:
+        """The java process, None when it could not start or after :meth:`close`."""
+        return self._meteor.meteor_p if self._meteor is not None else None
+
+    def score(self, references: dict[str, list[str]], predictions: dict[str, str]) -> float | None:
+        """Corpus METEOR of tokenized captions, both keyed by the same ids; None if unavailable."""
+        if self._meteor is None:
+            return None
+        gts = {key: [_meteor_safe(ref) for ref in refs] for key, refs in references.items()}
+        res = {key: [_meteor_safe(predictions[key])] for key in references}
+        process = self._meteor.meteor_p
+        timed_out = threading.Event()
+
+        def kill() -> None:
+            timed_out.set()
+            process.kill()
+
+        # a hung java process would block readline forever; killing it turns the wait into an error
+        watchdog = threading.Timer(self.timeout_sec, kill)
+        watchdog.start()
+        try:
+            value, _ = self._meteor.compute_score(gts, res)
+        except (OSError, ValueError) as err:  # broken pipe, or an empty line from a dead process
+            self.close()
+            reason = (f"no answer within {self.timeout_sec:g} s" if timed_out.is_set()
+                      else f"{type(err).__name__}: {err}")
+            logger.warning("METEOR failed (%s); METEOR is reported as None", reason)
+            return None
+        finally:
+            watchdog.cancel()
+        return float(value)
+
+    def close(self) -> None:
+        """Ends the java process and closes its pipes; safe to call twice."""
+        if self._meteor is None:
+            return
+        meteor, self._meteor = self._meteor, None
+        process = meteor.meteor_p
+        for stream in (process.stdin, process.stdout, process.stderr):
+            try:
+                stream.close()
+            except OSError:  # stdin of a dead process may fail to flush
+                pass
+        process.kill()
+        process.wait()
+        # pycocoevalcap's compute_score does not release its lock when it raises, and Meteor.__del__
+        # takes that lock: free it so garbage collection cannot block forever
+        if meteor.lock.locked():
+            meteor.lock.release()
+
+    def __enter__(self) -> "MeteorScorer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _meteor_safe(text: str) -> str:
+    # METEOR reads one line per request and uses ||| as its field separator
+    return " ".join(text.replace("|||", " ").split())
+
+
+def caption_scores(
+    predictions: dict[str, str] | list[str],
+    references: dict[str, list[str]] | list[list[str]],
+    *,
+    use_meteor: bool = True,
+    meteor: MeteorScorer | None = None,
+) -> dict[str, float | None]:
+    """COCO caption scores of generated captions against one or more references each.
+
+    Args:
+        predictions: one caption per item, as a list or a dict keyed by item id.
+        references: the reference captions of each item: a list aligned with ``predictions``
+            (with dict predictions, aligned with their insertion order), or a dict with the
+            same keys as dict predictions.
+        use_meteor: False skips METEOR (reported as None) and its slow java start.
+        meteor: an open scorer to reuse; by default one is started and closed for this call.
+
+    Returns:
+        ``bleu_1`` .. ``bleu_4``, ``meteor`` (None when Java is missing or fails), ``rouge_l``
+        and ``cider`` (CIDEr-D, scaled by 10 as usual, so it can exceed 1), as floats.
+
+    Captions are tokenized as in the COCO caption evaluation: Stanford's PTB tokenizer (the jar
+    shipped with pycocoevalcap, run through Java), lower-cased, punctuation tokens dropped. We
+    run the jar ourselves with stdin/stdout rather than through ``PTBTokenizer``, which writes a
+    temporary file into the installed package and prints to our stderr. Without Java, captions
+    are lower-cased and split into words by a regular expression instead, with a warning;
+    scores then differ slightly (contractions, hyphens).
+
+    CIDEr-D weighs n-grams by their document frequency over the references of the whole set,
+    so score a set of several items: with one item every weight is 0 and so is CIDEr.
+    """
+    keys, hypotheses, reference_lists = _align_captions(predictions, references)
+    owns_meteor = use_meteor and meteor is None
+    if owns_meteor:
+        meteor = MeteorScorer()  # java loads METEOR's tables while the other scores run
+    try:
+        flat = hypotheses + [ref for refs in reference_lists for ref in refs]
+        tokens = _tokenize_captions(flat)
+        res = {key: [tokens[i]] for i, key in enumerate(keys)}
+        gts = {}
+        start = len(keys)
+        for key, refs in zip(keys, reference_lists):
+            gts[key] = tokens[start : start + len(refs)]
+            start += len(refs)
+        return _score_tokenized(gts, res, meteor if use_meteor else None)
+    finally:
+        if owns_meteor:
+            meteor.close()
+
+
+def _score_tokenized(gts: dict[str, list[str]], res: dict[str, list[str]],
+                     meteor: MeteorScorer | None) -> dict[str, float | None]:
+    from pycocoevalcap.bleu.bleu import Bleu
+    from pycocoevalcap.cider.cider import Cider
+    from pycocoevalcap.rouge.rouge import Rouge
+
+    bleu, _ = Bleu(4).compute_score(gts, res, verbose=0)
+    rouge_l, _ = Rouge().compute_score(gts, res)
+    cider, _ = Cider().compute_score(gts, res)
+    meteor_score = meteor.score(gts, {key: hyp[0] for key, hyp in res.items()}) if meteor is not None else None
+    scores: dict[str, float | None] = {f"bleu_{n + 1}": float(bleu[n]) for n in range(4)}
+    scores.update(meteor=meteor_score, rouge_l=float(rouge_l), cider=float(cider))
+    return scores
+
+
+def _align_captions(
+    predictions: dict[str, str] | list[str], references: dict[str, list[str]] | list[list[str]]
+) -> tuple[list[str], list[str], list[list[str]]]:
+    """(keys, one prediction per key, the references per key), checked."""
+    if isinstance(predictions, dict):
+        keys = [str(key) for key in predictions]
+        hypotheses = [str(text) for text in predictions.values()]
+    else:
+        keys = [str(i) for i in range(len(predictions))]
+        hypotheses = [str(text) for text in predictions]
+    if len(set(keys)) != len(keys):
+        raise ValueError("caption_scores: prediction ids collide once turned into strings")
+    if isinstance(references, dict):
+        if not isinstance(predictions, dict):
+            raise ValueError("caption_scores: dict references need dict predictions with the same keys")
+        by_key = {str(key): refs for key, refs in references.items()}
+        if set(by_key) != set(keys):
+            missing = sorted(set(keys) ^ set(by_key))[:3]
+            raise ValueError(f"caption_scores: predictions and references have different keys, e.g. {missing}")
+        reference_lists = [by_key[key] for key in keys]
+    else:
+        _check_same_length(hypotheses, references, "predictions", "references")
+        reference_lists = list(references)
+    if not keys:
+        raise ValueError("caption_scores needs at least one prediction")
+    for key, refs in zip(keys, reference_lists):
+        if isinstance(refs, str) or not refs:
+            raise ValueError(f"caption_scores: item {key!r} needs a non-empty list of reference captions")
+    return keys, hypotheses, [[str(ref) for ref in refs] for refs in reference_lists]
+
+
+_FALLBACK_WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
+
+
+def _tokenize_captions(texts: list[str]) -> list[str]:
+    """Each text as space-joined lower-case tokens without punctuation (PTB, else a regex)."""
+    from pycocoevalcap.tokenizer.ptbtokenizer import PUNCTUATIONS
+
+    lines = [" ".join(text.split()) for text in texts]  # one line per caption, whatever its whitespace
+    tokenized = _ptb_tokenize(lines)
+    if tokenized is None:
+        return [" ".join(_FALLBACK_WORD.findall(line.lower())) for line in lines]
+    # exactly pycocoevalcap's list, for scores comparable with published ones; it misses the
+    # lower-cased bracket tokens (-lrb- ...), which the COCO evaluation therefore keeps too
+    return [" ".join(w for w in line.split(" ") if w and w not in PUNCTUATIONS) for line in tokenized]
+
+
+def _ptb_tokenize(lines: list[str]) -> list[str] | None:
+    """Stanford PTBTokenizer over ``lines`` (one output line each), None when Java fails."""
+    from pycocoevalcap.tokenizer import ptbtokenizer
+
+    jar = Path(ptbtokenizer.__file__).parent / ptbtokenizer.STANFORD_CORENLP_3_4_1_JAR
+    command = ["java", "-cp", str(jar), "edu.stanford.nlp.process.PTBTokenizer",
+               "-preserveLines", "-lowerCase", "-encoding", "utf-8"]
+    try:
+        done = subprocess.run(command, input="\n".join(lines).encode() + b"\n", capture_output=True,
+                              timeout=300, check=False)
+    except (OSError, subprocess.TimeoutExpired) as err:
+        logger.warning("caption tokenization falls back to a regex: the PTB tokenizer could not run (%s)", err)
+        return None
+    out = done.stdout.decode("utf-8", errors="replace").split("\n")
+    if len(out) == len(lines) + 1 and out[-1] == "":
+        out.pop()
+    if done.returncode != 0 or len(out) != len(lines):
+        stderr = done.stderr.decode(errors="replace").strip().splitlines()
+        logger.warning("caption tokenization falls back to a regex: the PTB tokenizer gave %d lines for %d "
+                       "(exit %d%s)", len(out), len(lines), done.returncode, f": {stderr[-1]}" if stderr else "")
+        return None
+    return out
