@@ -1,0 +1,160 @@
+"""Quality of every learning task on SynthWorld, next to the classic seed_baseline.
+
+Generates SynthWorld sets (train 3000 / val 300 / test 600, and the same sizes with the
+compositional split), trains each task's default preset and seed_baseline through the CLI
+(`duomo train`, each run capped at --minutes of training), scores the test split with
+`duomo eval --json`, and writes bench/out/quality.json and bench/out/quality.md.
+
+    python bench/quality.py                 # everything (about 2 hours on 2 cores at 12 min a run)
+    python bench/quality.py --runs qa qa_seed_baseline --minutes 10
+    python bench/quality.py --report-only   # rebuild the table from finished runs
+
+A finished run (its eval JSON present) is reused, so an interrupted bench picks up where it
+stopped; --fresh retrains.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "bench" / "out" / "quality"
+DATA = ROOT / "data" / "quality"
+SIZES = {"train": 3000, "val": 300, "test": 600}
+
+# name -> (task, preset, dataset)
+RUNS = {
+    "qa": ("qa", "qa", "world"),
+    "qa_seed_baseline": ("qa", "qa_seed_baseline", "world"),
+    "caption": ("caption", "caption", "world"),
+    "caption_seed_baseline": ("caption", "caption_seed_baseline", "world"),
+    "dialog": ("dialog", "dialog", "world"),
+    "classify": ("classify", "classify", "world"),
+    "qa_compositional": ("qa", "qa", "compositional"),
+}
+
+# metric -> (minimum, which run, where in the eval JSON)
+TARGETS = [
+    ("qa accuracy", 0.95, "qa", ("accuracy",)),
+    ("qa worst question family", 0.90, "qa", ("min_by_type",)),
+    ("qa compositional accuracy", 0.85, "qa_compositional", ("accuracy",)),
+    ("caption CIDEr", 2.0, "caption", ("cider",)),
+    ("caption BLEU-4", 0.5, "caption", ("bleu_4",)),
+    ("dialog accuracy, turns 2+", 0.90, "dialog", ("accuracy_turn2plus",)),
+    ("classify top-1", 0.95, "classify", ("top1",)),
+]
+
+
+def duomo(*args: str, log: Path | None = None) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "duomo.cli.main", *args]
+    print("$ duomo " + " ".join(args), flush=True)
+    if log is None:
+        return subprocess.run(cmd, check=True, capture_output=True, text=True)
+    with open(log, "w") as handle:
+        return subprocess.run(cmd, check=True, stdout=handle, stderr=subprocess.STDOUT, text=True)
+
+
+def make_world(name: str, split: str, seed: int) -> Path:
+    manifest = DATA / name / "manifest.jsonl"
+    if manifest.exists():
+        return manifest
+    total = sum(SIZES.values())
+    duomo("synth", str(DATA / name), "--videos", str(total), "--seed", str(seed), "--split", split,
+          "--val-fraction", repr(SIZES["val"] / total), "--test-fraction", repr(SIZES["test"] / total))
+    return manifest
+
+
+def run_one(name: str, manifests: dict[str, Path], minutes: float, epochs: int, fresh: bool) -> dict:
+    task, preset, world = RUNS[name]
+    run_dir = OUT / name
+    result_file = run_dir / "eval_test.json"
+    if result_file.exists() and not fresh:
+        return json.loads(result_file.read_text())
+    if run_dir.exists():
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True)
+    started = time.monotonic()
+    duomo("train", task, "--data", str(manifests[world]), "--out", str(run_dir), "--config", preset,
+          "--epochs", str(epochs), "--max-minutes", str(minutes), log=run_dir.parent / f"{name}.train.log")
+    train_sec = time.monotonic() - started
+    evaluated = duomo("eval", str(run_dir), "--data", str(manifests[world]), "--split", "test", "--json")
+    result = json.loads(evaluated.stdout)
+    if "accuracy_by_type" in result:
+        result["min_by_type"] = min(result["accuracy_by_type"].values())
+    history = (run_dir / "metrics.csv").read_text().splitlines()
+    result.update({"run": name, "preset": preset, "world": world, "train_wall_sec": round(train_sec, 1),
+                   "epochs_done": len(history) - 1})
+    result_file.write_text(json.dumps(result, indent=1))
+    return result
+
+
+def fmt(value) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def report(results: dict[str, dict]) -> str:
+    lines = ["| run | task | metric | value | seed_baseline | gain | train time |", "|---|---|---|---|---|---|---|"]
+    for name, res in results.items():
+        if name.endswith("seed_baseline"):
+            continue
+        base = results.get(f"{res['task']}_seed_baseline") if res.get("world") == "world" else None
+        keys = [k for k, v in res.items() if isinstance(v, float) and k not in ("train_wall_sec", "loss")]
+        for key in keys:
+            b = base.get(key) if base else None
+            gain = f"{res[key] - b:+.3f}" if isinstance(b, float) and not math.isnan(b) else ""
+            lines.append(f"| {name} | {res['task']} | {key} | {fmt(res[key])} | {fmt(b)} | {gain} | "
+                         f"{res['train_wall_sec'] / 60:.1f} min, {res['epochs_done']} epochs |")
+        for group in ("accuracy_by_type", "accuracy_by_turn"):
+            for sub, value in res.get(group, {}).items():
+                b = base.get(group, {}).get(sub) if base else None
+                gain = f"{value - b:+.3f}" if isinstance(b, float) else ""
+                lines.append(f"| {name} | {res['task']} | {group}[{sub}] | {fmt(value)} | {fmt(b)} | {gain} | |")
+    lines += ["", "| target | needed | measured | pass |", "|---|---|---|---|"]
+    for label, minimum, name, path in TARGETS:
+        value = results.get(name, {})
+        for key in path:
+            value = value.get(key) if isinstance(value, dict) else None
+        ok = isinstance(value, float) and value >= minimum
+        lines.append(f"| {label} | ≥ {minimum} | {fmt(value)} | {'PASS' if ok else 'FAIL'} |")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", nargs="+", default=list(RUNS), choices=list(RUNS))
+    parser.add_argument("--minutes", type=float, default=20.0, help="training time cap per run (the target allows 20)")
+    parser.add_argument("--epochs", type=int, default=30, help="epochs per run (the schedule's length)")
+    parser.add_argument("--fresh", action="store_true", help="retrain runs that already finished")
+    parser.add_argument("--report-only", action="store_true")
+    args = parser.parse_args()
+    OUT.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    results: dict[str, dict] = {}
+    if not args.report_only:
+        manifests = {"world": make_world("world", "random", 1), "compositional": make_world("compositional", "compositional", 2)}
+        for name in args.runs:
+            results[name] = run_one(name, manifests, args.minutes, args.epochs, args.fresh)
+            print(json.dumps({k: v for k, v in results[name].items() if not isinstance(v, dict)}), flush=True)
+    for name in RUNS:
+        f = OUT / name / "eval_test.json"
+        if name not in results and f.exists():
+            results[name] = json.loads(f.read_text())
+    table = report(results)
+    (OUT.parent / "quality.md").write_text(table + "\n")
+    (OUT.parent / "quality.json").write_text(json.dumps(results, indent=1))
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

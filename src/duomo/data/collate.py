@@ -1,0 +1,71 @@
+"""A list of VideoItems -> one VideoBatch (padded, with masks; rows mapped to their videos)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from duomo.batch import VideoBatch
+from duomo.data.datasets import VideoItem
+from duomo.text.tokenize import PAD
+
+
+def _pad(seqs: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, L) long ids, 0-padded, and (B, L) bool mask."""
+    length = max(1, max(len(s) for s in seqs))
+    ids = torch.full((len(seqs), length), PAD, dtype=torch.long)
+    for i, seq in enumerate(seqs):
+        ids[i, : len(seq)] = torch.tensor(seq, dtype=torch.long)
+    return ids, ids != PAD
+
+
+def collate(items: list[VideoItem], *, task: str, num_outputs: int = 0, multi_label: bool = False) -> VideoBatch:
+    """Frames (V, T, C, H, W) in [0, 1] (or cached features (V, T, D)), log-mel (V, A, M), and one
+    row per question / turn / caption / video with its targets."""
+    video_ids = [item.video_id for item in items]
+    frames = features = audio = audio_mask = None
+    if items[0].features is not None:
+        features = torch.from_numpy(np.stack([item.features for item in items])).float()
+        frame_mask = torch.ones(features.shape[:2], dtype=torch.bool)
+    else:
+        stacked = np.stack([item.media.frames for item in items])  # (V, T, H, W, C) uint8
+        frames = torch.from_numpy(stacked).permute(0, 1, 4, 2, 3).float().div_(255.0)
+        frame_mask = torch.ones(frames.shape[:2], dtype=torch.bool)
+    if items[0].media.mel is not None:
+        length = max(item.media.mel.shape[0] for item in items)
+        num_mels = items[0].media.mel.shape[1]
+        audio = torch.zeros(len(items), length, num_mels)
+        audio_mask = torch.zeros(len(items), length, dtype=torch.bool)
+        for i, item in enumerate(items):
+            mel = torch.from_numpy(item.media.mel.astype(np.float32))
+            audio[i, : mel.shape[0]] = mel
+            audio_mask[i, : mel.shape[0]] = True
+
+    row_video = [v for v, item in enumerate(items) for _ in item.rows]
+    rows = [row for item in items for row in item.rows]
+    batch = VideoBatch(video_ids=video_ids, frame_mask=frame_mask, frames=frames, features=features,
+                       audio=audio, audio_mask=audio_mask, rows=torch.tensor(row_video, dtype=torch.long))
+    if task in ("qa", "dialog"):
+        batch.text_ids, batch.text_mask = _pad([row.text_ids for row in rows])
+        batch.labels = torch.tensor([row.label for row in rows], dtype=torch.long)
+        choice_mask = torch.ones(len(rows), num_outputs, dtype=torch.bool)
+        for i, row in enumerate(rows):
+            if row.choices:
+                choice_mask[i] = False
+                choice_mask[i, row.choices] = True
+        batch.choice_mask = choice_mask
+        batch.qa_types = [row.qa_type for row in rows]
+        batch.turn_idx = [row.turn_idx for row in rows]
+    elif task == "caption":
+        if rows and rows[0].target_ids:
+            batch.target_ids, batch.target_mask = _pad([row.target_ids for row in rows])
+        batch.references = [row.references for row in rows]
+    elif task == "classify":
+        if multi_label:
+            hot = torch.zeros(len(rows), num_outputs)
+            for i, row in enumerate(rows):
+                hot[i, row.multi_hot] = 1.0
+            batch.labels = hot
+        else:
+            batch.labels = torch.tensor([row.label for row in rows], dtype=torch.long)
+    return batch

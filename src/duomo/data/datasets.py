@@ -1,0 +1,230 @@
+"""Manifest records -> per-video training items for each task, and the vocabularies they need.
+
+One item is one video with all of its rows: its questions (qa), its dialog turns with their
+history (dialog), its captions (caption), or itself (classify). The collate function turns a
+list of items into one VideoBatch, so each video is encoded once per step.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from duomo.config import DataConfig, RunConfig
+from duomo.data.manifest import VideoRecord
+from duomo.data.media import Media, read_cached
+from duomo.errors import DuomoError
+from duomo.text.tokenize import SEP, WordTokenizer
+
+
+class DatasetError(DuomoError):
+    """A dataset that cannot train or evaluate the task (empty split, no answers, ...)."""
+
+
+@dataclass
+class TaskVocab:
+    """Everything learned from the training split that the model's sizes depend on."""
+
+    tokenizer: WordTokenizer
+    answers: list[str] = field(default_factory=list)
+    """Answer vocabulary (qa, dialog), most frequent first."""
+    labels: list[str] = field(default_factory=list)
+    """Class names (classify), sorted."""
+
+    @property
+    def num_outputs(self) -> int:
+        return len(self.labels) if self.labels else len(self.answers)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps({"words": self.tokenizer.words, "answers": self.answers,
+                                          "labels": self.labels}))
+
+    @classmethod
+    def load(cls, path: str | Path) -> "TaskVocab":
+        raw = json.loads(Path(path).read_text())
+        return cls(WordTokenizer(raw["words"]), raw.get("answers", []), raw.get("labels", []))
+
+
+def task_texts(record: VideoRecord, task: str) -> list[str]:
+    """The text of a record the tokenizer learns from for ``task``."""
+    if task == "qa":
+        return [qa.question for qa in record.qa]
+    if task == "dialog":
+        return [t.question + " " + t.answer for dialog in record.dialog for t in dialog]
+    if task == "caption":
+        return list(record.captions)
+    return []
+
+
+def build_vocab(records: list[VideoRecord], cfg: RunConfig) -> TaskVocab:
+    """Tokenizer, answers and labels from the ``train`` records; raises DatasetError when the
+    split has nothing to learn for the task."""
+    task = cfg.task
+    if not records:
+        raise DatasetError(f"{cfg.data.manifest}: the train split is empty")
+    texts = [text for record in records for text in task_texts(record, task)]
+    tokenizer = WordTokenizer.build(texts, min_count=cfg.data.min_word_count)
+    vocab = TaskVocab(tokenizer)
+    if task == "qa":
+        counts = Counter(qa.answer for r in records for qa in r.qa)
+        if not counts:
+            raise DatasetError(f"{cfg.data.manifest}: no question has an answer in the train split (task qa needs 'qa')")
+        vocab.answers = sorted(counts, key=lambda a: (-counts[a], a))
+    elif task == "dialog":
+        counts = Counter(t.answer for r in records for d in r.dialog for t in d)
+        if not counts:
+            raise DatasetError(f"{cfg.data.manifest}: no dialog in the train split (task dialog needs 'dialog')")
+        vocab.answers = sorted(counts, key=lambda a: (-counts[a], a))
+    elif task == "caption":
+        if not texts:
+            raise DatasetError(f"{cfg.data.manifest}: no captions in the train split (task caption needs 'captions')")
+    elif task == "classify":
+        labels = sorted({label for r in records for label in r.labels})
+        if not labels:
+            raise DatasetError(f"{cfg.data.manifest}: no labels in the train split (task classify needs 'labels')")
+        vocab.labels = labels
+    return vocab
+
+
+@dataclass
+class Row:
+    """One example of a video: text in, and the target."""
+
+    text_ids: list[int] = field(default_factory=list)
+    label: int = -100
+    multi_hot: list[int] = field(default_factory=list)
+    choices: list[int] | None = None
+    target_ids: list[int] = field(default_factory=list)
+    qa_type: str = ""
+    turn_idx: int = 0
+    references: list[str] = field(default_factory=list)
+    answer: str = ""
+    """The answer or label as text, kept for evaluation (also when outside the vocabulary)."""
+    question: str = ""
+
+
+def dialog_text(history: list[tuple[str, str]], question: str) -> str:
+    """Previous turns then the current question, joined by <sep>: 'q1 <sep> a1 <sep> q2'."""
+    parts = [text for turn in history for text in turn] + [question]
+    return " <sep> ".join(parts)
+
+
+def encode_dialog(tokenizer: WordTokenizer, text: str, max_len: int) -> list[int]:
+    """Token ids of dialog_text, keeping the END (the current question) when too long."""
+    ids: list[int] = []
+    for i, part in enumerate(text.split(" <sep> ")):
+        if i:
+            ids.append(SEP)
+        ids.extend(tokenizer.encode(part))
+    return ids[-max_len:]
+
+
+def make_rows(record: VideoRecord, cfg: RunConfig, vocab: TaskVocab, *, train: bool) -> list[Row]:
+    """The rows of one record for the task. Evaluation keeps every row (unknown answers count as
+    wrong); training drops rows whose answer is outside the vocabulary."""
+    task, data, tok = cfg.task, cfg.data, vocab.tokenizer
+    answer_idx = {a: i for i, a in enumerate(vocab.answers)}
+    rows: list[Row] = []
+    if task == "qa":
+        for qa in record.qa:
+            label = answer_idx.get(qa.answer, -100)
+            if train and label < 0:
+                continue
+            choices = None
+            if qa.choices:
+                choices = [answer_idx[c] for c in qa.choices if c in answer_idx] or None
+            rows.append(Row(text_ids=tok.encode(qa.question, data.max_text_len) or [SEP], label=label, choices=choices,
+                            qa_type=qa.type, answer=qa.answer, question=qa.question))
+    elif task == "dialog":
+        for dialog in record.dialog:
+            history: list[tuple[str, str]] = []
+            for turn_idx, turn in enumerate(dialog):
+                label = answer_idx.get(turn.answer, -100)
+                text = dialog_text(history, turn.question)
+                if not (train and label < 0):
+                    rows.append(Row(text_ids=encode_dialog(tok, text, data.max_text_len) or [SEP], label=label,
+                                    turn_idx=turn_idx, qa_type=f"turn{turn_idx + 1}", answer=turn.answer,
+                                    question=text))
+                history.append((turn.question, turn.answer))
+    elif task == "caption":
+        if train:
+            for caption in record.captions:
+                rows.append(Row(target_ids=tok.encode(caption, data.max_target_len, bos=True, eos=True),
+                                references=list(record.captions)))
+        elif record.captions:
+            rows.append(Row(references=list(record.captions)))
+    elif task == "classify":
+        label_idx = {label: i for i, label in enumerate(vocab.labels)}
+        known = [label_idx[label] for label in record.labels if label in label_idx]
+        if record.labels and (known or not train):
+            primary = label_idx.get(record.labels[0], -100)
+            rows.append(Row(label=primary, multi_hot=known, answer=record.labels[0]))
+    return rows
+
+
+@dataclass
+class VideoItem:
+    video_id: str
+    media: Media
+    """Decoded frames (None when ``features`` are used instead) and spectrogram."""
+    features: np.ndarray | None
+    """(T, D) cached frozen-encoder features."""
+    rows: list[Row]
+
+
+class VideoDataset:
+    """Items for the records whose media is in the cache (``stamps``: video id -> file stamp).
+
+    Media is read from the cache on access (memory stays small); ``preload=True`` keeps every
+    video's arrays in memory after the first read (fast epochs for sets that fit).
+    """
+
+    def __init__(self, records: list[VideoRecord], cfg: RunConfig, vocab: TaskVocab, stamps: dict[str, str], *,
+                 train: bool, features: dict[str, np.ndarray] | None = None, preload: bool = True):
+        self.cfg = cfg
+        self.stamps = stamps
+        self.features = features
+        self.preload = preload
+        self._cache: dict[str, Media] = {}
+        self.items: list[tuple[VideoRecord, list[Row]]] = []
+        for record in records:
+            if record.video_id not in stamps:
+                continue
+            rows = make_rows(record, cfg, vocab, train=train)
+            if rows:
+                self.items.append((record, rows))
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    @property
+    def num_rows(self) -> int:
+        return sum(len(rows) for _, rows in self.items)
+
+    def __getitem__(self, index: int) -> VideoItem:
+        record, rows = self.items[index]
+        vid = record.video_id
+        media = self._cache.get(vid)
+        if media is None:
+            media = read_cached(self.cfg.data, vid, self.stamps[vid])
+            if self.features is not None:  # frames are not needed: keep only the sound
+                media = Media(frames=None, mel=media.mel)
+            if self.preload:
+                self._cache[vid] = media
+        features = self.features[vid] if self.features is not None else None
+        return VideoItem(vid, media, features, rows)
+
+
+def split_records(records: list[VideoRecord], split: str) -> list[VideoRecord]:
+    return [r for r in records if r.split == split]
+
+
+def data_config_for_eval(cfg: DataConfig, manifest: str) -> DataConfig:
+    """The run's data settings pointed at another manifest (sampling must stay the same)."""
+    from dataclasses import replace
+
+    return replace(cfg, manifest=manifest)

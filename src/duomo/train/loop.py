@@ -1,0 +1,182 @@
+"""The one training loop for every task: forward, head.loss, backward, clip, step, schedule, log,
+validate, checkpoint. Resumable from ``last.pt`` with nothing lost; seeded and reproducible.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from duomo.config import RunConfig, config_to_dict
+from duomo.data.collate import collate
+from duomo.data.datasets import TaskVocab, VideoDataset
+from duomo.eval.evaluate import SELECTION_METRIC, batches, is_multi_label, predict_dataset, score
+from duomo.models.model import VideoTextModel
+from duomo.train.checkpoint import load_checkpoint, save_checkpoint
+from duomo.train.optim import build_optimizer, build_schedule
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Progress:
+    """What the loop reports after every step (the CLI draws a progress bar from it)."""
+
+    epoch: int
+    num_epochs: int
+    batch: int
+    num_batches: int
+    loss: float
+    rows_per_sec: float
+    lr: float
+    phase: str = "train"
+    """'train', or 'val' while validating (batch counts validation videos then)."""
+
+
+@dataclass
+class TrainResult:
+    epochs_done: int
+    steps: int
+    best_metric: float
+    best_epoch: int
+    elapsed_sec: float
+    history: list[dict]
+    stopped_early: bool
+
+
+def train(cfg: RunConfig, model: VideoTextModel, train_set: VideoDataset, val_set: VideoDataset | None,
+          out_dir: str | Path, vocab: TaskVocab, *, resume: bool = False,
+          on_progress: Callable[[Progress], None] | None = None) -> TrainResult:
+    """Train ``model`` on ``train_set``, validating on ``val_set`` every ``eval_every_epochs``.
+
+    Writes into ``out_dir``: ``last.pt`` (every epoch and every ``checkpoint_minutes``),
+    ``best.pt`` (best validation ``SELECTION_METRIC``), ``metrics.csv`` and ``learning_curves.png``.
+    With ``resume``, continues from ``last.pt`` at the batch where it stopped.
+    """
+    tc = cfg.train
+    out = Path(out_dir)
+    device = torch.device(tc.device)
+    if tc.num_threads:
+        torch.set_num_threads(tc.num_threads)
+    torch.manual_seed(tc.seed)
+    model.to(device)
+    optimizer = build_optimizer(model, tc)
+    num_batches = math.ceil(len(train_set) / tc.batch_size)
+    schedule = build_schedule(optimizer, tc.warmup_steps, tc.epochs * num_batches)
+    multi_label = is_multi_label(cfg)
+    metric_name = SELECTION_METRIC[cfg.task]
+
+    epoch, batch_start, step = 0, 0, 0
+    best, best_epoch, elapsed, history = -math.inf, -1, 0.0, []
+    if resume and (out / "last.pt").exists():
+        state = load_checkpoint(out / "last.pt")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        schedule.load_state_dict(state["schedule"])
+        epoch, batch_start, step = state["epoch"], state["batch_in_epoch"], state["step"]
+        best, best_epoch, elapsed, history = state["best"], state["best_epoch"], state["elapsed_sec"], state["history"]
+        torch.set_rng_state(state["rng"])
+        log.info("resumed from %s at epoch %d, batch %d", out / "last.pt", epoch + 1, batch_start)
+
+    def checkpoint(next_epoch: int, next_batch: int) -> None:
+        save_checkpoint(out / "last.pt", {
+            "model": model.state_dict(), "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
+            "epoch": next_epoch, "batch_in_epoch": next_batch, "step": step, "best": best, "best_epoch": best_epoch,
+            "elapsed_sec": elapsed, "history": history, "rng": torch.get_rng_state(), "config": config_to_dict(cfg),
+        })
+
+    started = time.monotonic() - elapsed
+    last_saved = time.monotonic()
+    stopped_early = False
+    while epoch < tc.epochs and not stopped_early:
+        model.train()
+        order = np.random.default_rng(tc.seed + epoch).permutation(len(train_set)).tolist()
+        loss_sum, loss_rows, rows_seen, epoch_started = 0.0, 0, 0, time.monotonic()
+        for batch_idx, (items, rows) in enumerate(batches(train_set, tc.batch_size, order)):
+            if batch_idx < batch_start:
+                continue
+            batch = collate(items, task=cfg.task, num_outputs=vocab.num_outputs, multi_label=multi_label).to(device)
+            out_head = model(batch)
+            loss = model.head.loss(out_head, batch)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if tc.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
+            optimizer.step()
+            schedule.step()
+            step += 1
+            loss_sum += loss.item() * len(rows)
+            loss_rows += len(rows)
+            rows_seen += len(rows)
+            elapsed = time.monotonic() - started
+            if on_progress:
+                on_progress(Progress(epoch + 1, tc.epochs, batch_idx + 1, num_batches, loss_sum / max(1, loss_rows),
+                                     rows_seen / max(1e-9, time.monotonic() - epoch_started),
+                                     schedule.get_last_lr()[0]))
+            if tc.max_minutes and elapsed > tc.max_minutes * 60:
+                stopped_early = True
+                log.info("stopping: %.1f minutes reached", tc.max_minutes)
+                break
+            if tc.checkpoint_minutes and time.monotonic() - last_saved > tc.checkpoint_minutes * 60:
+                checkpoint(epoch, batch_idx + 1)
+                last_saved = time.monotonic()
+        batch_start = 0
+        epoch += 1
+        is_last = epoch >= tc.epochs or stopped_early
+        row = {"epoch": epoch, "step": step, "train_loss": loss_sum / max(1, loss_rows),
+               "lr": schedule.get_last_lr()[0], "elapsed_sec": round(time.monotonic() - started, 1)}
+        if val_set is not None and len(val_set) and (epoch % tc.eval_every_epochs == 0 or is_last):
+            def val_progress(done: int, total: int) -> None:
+                if on_progress:
+                    on_progress(Progress(epoch, tc.epochs, done, total, row["train_loss"], 0.0, row["lr"], "val"))
+
+            preds, val_loss = predict_dataset(model, val_set, cfg, vocab, device=str(device), beam_size=1,
+                                              on_progress=val_progress)
+            metrics = score(cfg.task, preds, vocab, use_meteor=False)
+            row["val_loss"] = val_loss
+            row.update({f"val_{k}": v for k, v in metrics.items() if isinstance(v, float)})
+            value = metrics.get(metric_name, math.nan)
+            if not math.isnan(value) and value > best:
+                best, best_epoch = value, epoch
+                save_checkpoint(out / "best.pt", {"model": model.state_dict(), "epoch": epoch, "step": step,
+                                                  "metric": metric_name, "value": value,
+                                                  "config": config_to_dict(cfg)})
+            model.train()
+        history.append(row)
+        elapsed = time.monotonic() - started
+        checkpoint(epoch, 0)
+        last_saved = time.monotonic()
+        write_metrics(out, history)
+        log.info("epoch %d: %s", epoch, row)
+    if not (out / "best.pt").exists():  # no validation split: the last weights are the best we have
+        save_checkpoint(out / "best.pt", {"model": model.state_dict(), "epoch": epoch, "step": step,
+                                          "metric": metric_name, "value": math.nan, "config": config_to_dict(cfg)})
+    return TrainResult(epoch, step, best, best_epoch, elapsed, history, stopped_early)
+
+
+def write_metrics(out: Path, history: list[dict]) -> None:
+    """metrics.csv (rewritten whole, atomically) and learning_curves.png from the history rows."""
+    keys: list[str] = []
+    for row in history:
+        keys.extend(k for k in row if k not in keys)
+    tmp = out / f".metrics.csv.{os.getpid()}.tmp"
+    with open(tmp, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(history)
+    os.replace(tmp, out / "metrics.csv")
+    try:
+        from duomo.eval.plots import plot_learning_curves
+
+        plot_learning_curves(history, out / "learning_curves.png")
+    except ImportError:  # matplotlib is optional
+        log.warning("matplotlib is not installed: no learning_curves.png")

@@ -1,0 +1,135 @@
+"""fit(): everything ``duomo train`` does, from a manifest to a run folder.
+
+Loads the manifest, builds the vocabularies, decodes every video once into the cache (in
+parallel), builds the model, optionally caches a frozen encoder's features, and calls the loop.
+A run folder holds ``config.yaml`` (resolved), ``vocab.json``, ``best.pt``, ``last.pt``,
+``metrics.csv`` and ``learning_curves.png``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from duomo.config import RunConfig, read_config, save_config
+from duomo.data.collate import collate
+from duomo.data.datasets import DatasetError, TaskVocab, VideoDataset, build_vocab, split_records
+from duomo.data.manifest import VideoRecord, load_manifest
+from duomo.data.media import cache_root, frames_key, prepare_media, read_cached
+from duomo.models.build import build_model, check
+from duomo.models.model import VideoTextModel
+from duomo.store.features import FeatureKey, FeatureStore
+from duomo.train.loop import Progress, TrainResult, train
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FitResult:
+    out_dir: Path
+    result: TrainResult
+    num_train_videos: int
+    num_train_rows: int
+    num_val_videos: int
+    skipped: dict[str, str]
+    """Videos skipped because they failed to decode: id -> reason."""
+
+
+def prepare(records: list[VideoRecord], cfg: RunConfig,
+            on_prepare: Callable[[int, int], None] | None = None) -> tuple[dict[str, str], dict[str, str]]:
+    """Decode ``records``' videos into the cache. Returns (id -> file stamp, id -> failure).
+    Failures raise DatasetError unless ``data.skip_bad_videos`` is set."""
+    prepared = prepare_media([(r.video_id, r.video_path) for r in records], cfg.data, on_prepare)
+    if prepared.failed and not cfg.data.skip_bad_videos:
+        first = next(iter(prepared.failed.values()))
+        more = f" (and {len(prepared.failed) - 1} more)" if len(prepared.failed) > 1 else ""
+        raise DatasetError(f"{first}{more}; fix or remove it, or pass --set data.skip_bad_videos=true")
+    for reason in prepared.failed.values():
+        log.warning("skipped: %s", reason)
+    return {vid: stamp for vid, (_, stamp) in prepared.ready.items()}, prepared.failed
+
+
+def frozen_features(model: VideoTextModel, cfg: RunConfig, stamps: dict[str, str],
+                    on_progress: Callable[[int, int], None] | None = None) -> dict[str, np.ndarray]:
+    """Per-frame features (T, D) of the frozen frame encoder for every video, computed once and
+    kept in the FeatureStore under a key naming the encoder, its weights and the sampling."""
+    weights = hashlib.sha1()
+    for name, tensor in sorted(model.video.state_dict().items()):
+        weights.update(name.encode())
+        weights.update(tensor.detach().cpu().numpy().tobytes())
+    key = FeatureKey(cfg.model.video.name, weights.hexdigest()[:16],
+                     {"args": cfg.model.video.args, "dim": cfg.model.dim, **frames_key(cfg.data).settings})
+    store = FeatureStore(cache_root(cfg.data))
+    features: dict[str, np.ndarray] = {}
+    todo = [vid for vid in stamps if not store.has(key, vid, stamps[vid])]
+    model.video.eval()
+    with torch.no_grad():
+        for start in range(0, len(todo), 32):
+            chunk = todo[start : start + 32]
+            frames = np.stack([read_cached(cfg.data, vid, stamps[vid]).frames for vid in chunk])
+            x = torch.from_numpy(frames).permute(0, 1, 4, 2, 3).float().div_(255.0)
+            out = model.encode_frames(x, torch.ones(x.shape[:2], dtype=torch.bool)).numpy()
+            for vid, array in zip(chunk, out):
+                store.put(key, vid, stamps[vid], array.astype(np.float16))
+            if on_progress:
+                on_progress(start + len(chunk), len(todo))
+    for vid in stamps:
+        features[vid] = store.get(key, vid, stamps[vid]).astype(np.float32)
+    return features
+
+
+def fit(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False,
+        on_prepare: Callable[[int, int], None] | None = None,
+        on_progress: Callable[[Progress], None] | None = None) -> FitResult:
+    """Train ``cfg.task`` on ``cfg.data.manifest`` into ``out_dir`` (see module docstring).
+
+    With ``resume``, the saved config and vocabulary in ``out_dir`` are used (only
+    ``train.epochs`` and ``train.max_minutes`` may differ from the saved run).
+    """
+    out = Path(out_dir)
+    if resume:
+        if not (out / "config.yaml").exists():
+            raise DatasetError(f"{out}: nothing to resume (no config.yaml); start a new run without --resume")
+        saved = read_config(out / "config.yaml")
+        cfg = dataclasses.replace(saved, train=dataclasses.replace(saved.train, epochs=cfg.train.epochs,
+                                                                   max_minutes=cfg.train.max_minutes))
+    elif (out / "last.pt").exists():
+        raise DatasetError(f"{out}: already holds a run; pass --resume to continue it, or choose another --out")
+    check(cfg)
+    out.mkdir(parents=True, exist_ok=True)
+    records = load_manifest(cfg.data.manifest)
+    train_records = split_records(records, "train")
+    val_records = split_records(records, "val")
+    if not train_records:
+        raise DatasetError(f"{cfg.data.manifest}: the train split is empty")
+    vocab = TaskVocab.load(out / "vocab.json") if resume else build_vocab(train_records, cfg)
+    save_config(cfg, out / "config.yaml")
+    vocab.save(out / "vocab.json")
+
+    stamps, failed = prepare(train_records + val_records, cfg, on_prepare)
+    torch.manual_seed(cfg.train.seed)
+    model = build_model(cfg, vocab=vocab.tokenizer.words, num_outputs=vocab.num_outputs)
+    features = frozen_features(model, cfg, stamps, on_prepare) if cfg.model.freeze_video else None
+
+    train_set = VideoDataset(train_records, cfg, vocab, stamps, train=True, features=features)
+    if not len(train_set):
+        raise DatasetError(f"{cfg.data.manifest}: no train video has anything to learn for task {cfg.task}")
+    val_pick = val_records[: cfg.train.max_val_videos] if cfg.train.max_val_videos else val_records
+    val_set = VideoDataset(val_pick, cfg, vocab, stamps, train=False, features=features)
+    log.info("train: %d videos, %d rows; val: %d videos", len(train_set), train_set.num_rows, len(val_set))
+    result = train(cfg, model, train_set, val_set, out, vocab, resume=resume, on_progress=on_progress)
+    return FitResult(out, result, len(train_set), train_set.num_rows, len(val_set), failed)
+
+
+def example_batch(cfg: RunConfig, dataset: VideoDataset, vocab: TaskVocab, size: int = 2):
+    """A small batch from ``dataset`` (for tests and shape checks)."""
+    items = [dataset[i] for i in range(min(size, len(dataset)))]
+    return collate(items, task=cfg.task, num_outputs=vocab.num_outputs,
+                   multi_label=bool(cfg.model.head.args.get("multi_label", False)))
