@@ -341,6 +341,8 @@ def tiny_config(task: str):
             continue  # e.g. audio: none
         params = _keyword_params(build.TABLES[where][component.name])
         component.args.update({k: v for k, v in TINY_MODEL_ARGS.items() if k in params})
+        if "time_stride" in component.args:  # the preset's stride must fit the tiny channel list
+            component.args["time_stride"] = min(component.args["time_stride"], 2 ** len(component.args["channels"]))
     build.check(cfg)
     return cfg
 

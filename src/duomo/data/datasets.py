@@ -120,7 +120,7 @@ def encode_dialog(tokenizer: WordTokenizer, text: str, max_len: int) -> list[int
         if i:
             ids.append(SEP)
         ids.extend(tokenizer.encode(part))
-    return ids[-max_len:]
+    return ids[max(0, len(ids) - max_len):]  # not ids[-max_len:], which keeps everything for 0
 
 
 def make_rows(record: VideoRecord, cfg: RunConfig, vocab: TaskVocab, *, train: bool) -> list[Row]:

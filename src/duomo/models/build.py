@@ -87,6 +87,10 @@ def _lookup(where: str, component: Component):
     return table[component.name]
 
 
+# Arguments build_model passes itself; a config may not set them.
+INJECTED = {"dim", "vocab", "num_mels", "vocab_size", "num_answers", "num_classes"}
+
+
 def check(cfg: RunConfig) -> None:
     """Bind every Component's args to its class's signature, so a typo fails at startup."""
     for where in TABLES:
@@ -96,6 +100,9 @@ def check(cfg: RunConfig) -> None:
         cls = _lookup(where, component)
         params = inspect.signature(cls).parameters
         for key in component.args:
+            if key in INJECTED:
+                raise ConfigError(f"{where}.args.{key}: set by Duomo itself"
+                                  + (" (use model.dim)" if key == "dim" else " (from the data)"))
             if key not in params or params[key].kind is not inspect.Parameter.KEYWORD_ONLY:
                 valid = [n for n, p in params.items() if p.kind is inspect.Parameter.KEYWORD_ONLY]
                 raise ConfigError(f"{where}.args.{key}: {component.name} takes no such argument "

@@ -65,9 +65,13 @@ class FeatureStore:
     def put(self, key: FeatureKey, video_id: str, stamp: str, array: np.ndarray) -> Path:
         target = self.path(key, video_id, stamp)
         tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as handle:
-            np.save(handle, np.ascontiguousarray(array), allow_pickle=False)
-        os.replace(tmp, target)
+        try:
+            with open(tmp, "wb") as handle:
+                np.save(handle, np.ascontiguousarray(array), allow_pickle=False)
+            os.replace(tmp, target)
+        except BaseException:
+            tmp.unlink(missing_ok=True)  # e.g. an object array (never pickled): leave nothing behind
+            raise
         return target
 
 
