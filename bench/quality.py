@@ -72,7 +72,7 @@ def make_world(name: str, split: str, seed: int) -> Path:
     return manifest
 
 
-def run_one(name: str, manifests: dict[str, Path], minutes: float, epochs: int, fresh: bool) -> dict:
+def run_one(name: str, manifests: dict[str, Path], minutes: float, epochs: int, fresh: bool, threads: int) -> dict:
     task, preset, world = RUNS[name]
     run_dir = OUT / name
     result_file = run_dir / "eval_test.json"
@@ -83,7 +83,8 @@ def run_one(name: str, manifests: dict[str, Path], minutes: float, epochs: int, 
     run_dir.mkdir(parents=True)
     started = time.monotonic()
     duomo("train", task, "--data", str(manifests[world]), "--out", str(run_dir), "--config", preset,
-          "--epochs", str(epochs), "--max-minutes", str(minutes), log=run_dir.parent / f"{name}.train.log")
+          "--epochs", str(epochs), "--max-minutes", str(minutes), "--set", f"train.num_threads={threads}",
+          log=run_dir.parent / f"{name}.train.log")
     train_sec = time.monotonic() - started
     evaluated = duomo("eval", str(run_dir), "--data", str(manifests[world]), "--split", "test", "--json")
     result = json.loads(evaluated.stdout)
@@ -135,6 +136,8 @@ def main() -> int:
     parser.add_argument("--minutes", type=float, default=20.0, help="training time cap per run (the target allows 20)")
     parser.add_argument("--epochs", type=int, default=30, help="epochs per run (the schedule's length)")
     parser.add_argument("--fresh", action="store_true", help="retrain runs that already finished")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch threads per run (0 = default); 1 lets two benches share 2 cores in parallel")
     parser.add_argument("--report-only", action="store_true")
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
@@ -143,7 +146,7 @@ def main() -> int:
     if not args.report_only:
         manifests = {"world": make_world("world", "random", 1), "compositional": make_world("compositional", "compositional", 2)}
         for name in args.runs:
-            results[name] = run_one(name, manifests, args.minutes, args.epochs, args.fresh)
+            results[name] = run_one(name, manifests, args.minutes, args.epochs, args.fresh, args.threads)
             print(json.dumps({k: v for k, v in results[name].items() if not isinstance(v, dict)}), flush=True)
     for name in RUNS:
         f = OUT / name / "eval_test.json"
