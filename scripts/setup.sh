@@ -11,12 +11,14 @@ missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
+# Java: METEOR and the PTB tokenizer of the caption metrics (pycocoevalcap) run on it.
+command -v java >/dev/null 2>&1 || missing+=(default-jre-headless)
 if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "setup: installing ${missing[*]} with apt-get"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   else
-    echo "setup: warning: ${missing[*]} not installed and not root; the benchmarks need them" >&2
+    echo "setup: warning: ${missing[*]} not installed and not root; benchmarks and METEOR need them" >&2
   fi
 fi
 

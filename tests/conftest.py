@@ -12,3 +12,18 @@ import pytest
 def _seed():
     random.seed(0)
     np.random.seed(0)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():
+    """One torch thread: tiny models run faster, and far faster on a busy shared machine, than
+    two threads spinning against other processes."""
+    try:
+        import torch
+    except ImportError:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

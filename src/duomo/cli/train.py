@@ -28,18 +28,20 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from duomo.config import load_config
-    from duomo.train.run import fit
 
     overrides = [f"data.manifest={args.data}", *args.overrides]
     if args.epochs is not None:
         overrides.append(f"train.epochs={args.epochs}")
     if args.max_minutes is not None:
         overrides.append(f"train.max_minutes={args.max_minutes}")
-    cfg = load_config(args.task, args.config, overrides)
+    cfg = load_config(args.task, args.config, overrides)  # before importing torch: config typos fail at once
+    from duomo.train.run import fit
+
     console = Console(stderr=True)
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
                TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn()]
-    with Progress(*columns, console=console, transient=False) as progress:
+    # no bars when stderr is not a terminal: Rich would print their last frame there, even above an error
+    with Progress(*columns, console=console, transient=False, disable=not console.is_terminal) as progress:
         prep = progress.add_task("decoding videos", total=None, info="")
         bar = None
 

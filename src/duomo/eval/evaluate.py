@@ -95,6 +95,8 @@ def score(task: str, preds: list[Prediction], vocab: TaskVocab, *, use_meteor: b
 
 
 def _score_qa(preds: list[Prediction], vocab: TaskVocab, use_meteor: bool) -> dict:
+    if not preds:  # metrics.accuracy refuses empty lists
+        return {"accuracy": math.nan, "accuracy_by_type": {}}
     guesses = [p.text for p in preds]
     answers = [p.row.answer for p in preds]
     return {"accuracy": metrics.accuracy(guesses, answers),
@@ -102,6 +104,8 @@ def _score_qa(preds: list[Prediction], vocab: TaskVocab, use_meteor: bool) -> di
 
 
 def _score_dialog(preds: list[Prediction], vocab: TaskVocab, use_meteor: bool) -> dict:
+    if not preds:
+        return {"accuracy": math.nan, "accuracy_turn2plus": math.nan, "accuracy_by_turn": {}}
     guesses = [p.text for p in preds]
     answers = [p.row.answer for p in preds]
     later = [i for i, p in enumerate(preds) if p.row.turn_idx >= 1]
@@ -132,6 +136,8 @@ def _score_classify(preds: list[Prediction], vocab: TaskVocab, use_meteor: bool)
 
 
 def _score_caption(preds: list[Prediction], vocab: TaskVocab, use_meteor: bool) -> dict:
+    if not preds:  # metrics.caption_scores refuses empty lists
+        return {**{f"bleu_{n}": math.nan for n in range(1, 5)}, "meteor": None, "rouge_l": math.nan, "cider": math.nan}
     return metrics.caption_scores([p.text for p in preds], [p.row.references for p in preds], use_meteor=use_meteor)
 
 

@@ -77,6 +77,7 @@ def train(cfg: RunConfig, model: VideoTextModel, train_set: VideoDataset, val_se
 
     epoch, batch_start, step = 0, 0, 0
     best, best_epoch, elapsed, history = -math.inf, -1, 0.0, []
+    resumed_loss = (0.0, 0)  # the interrupted epoch's loss sum and rows so far
     if resume and (out / "last.pt").exists():
         state = load_checkpoint(out / "last.pt")
         model.load_state_dict(state["model"])
@@ -84,14 +85,16 @@ def train(cfg: RunConfig, model: VideoTextModel, train_set: VideoDataset, val_se
         schedule.load_state_dict(state["schedule"])
         epoch, batch_start, step = state["epoch"], state["batch_in_epoch"], state["step"]
         best, best_epoch, elapsed, history = state["best"], state["best_epoch"], state["elapsed_sec"], state["history"]
+        resumed_loss = (state.get("loss_sum", 0.0), state.get("loss_rows", 0))
         torch.set_rng_state(state["rng"])
         log.info("resumed from %s at epoch %d, batch %d", out / "last.pt", epoch + 1, batch_start)
 
-    def checkpoint(next_epoch: int, next_batch: int) -> None:
+    def checkpoint(next_epoch: int, next_batch: int, rows: list[dict]) -> None:
         save_checkpoint(out / "last.pt", {
             "model": model.state_dict(), "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
             "epoch": next_epoch, "batch_in_epoch": next_batch, "step": step, "best": best, "best_epoch": best_epoch,
-            "elapsed_sec": elapsed, "history": history, "rng": torch.get_rng_state(), "config": config_to_dict(cfg),
+            "elapsed_sec": elapsed, "history": rows, "rng": torch.get_rng_state(), "config": config_to_dict(cfg),
+            "loss_sum": loss_sum if next_batch else 0.0, "loss_rows": loss_rows if next_batch else 0,
         })
 
     started = time.monotonic() - elapsed
@@ -100,7 +103,8 @@ def train(cfg: RunConfig, model: VideoTextModel, train_set: VideoDataset, val_se
     while epoch < tc.epochs and not stopped_early:
         model.train()
         order = np.random.default_rng(tc.seed + epoch).permutation(len(train_set)).tolist()
-        loss_sum, loss_rows, rows_seen, epoch_started = 0.0, 0, 0, time.monotonic()
+        loss_sum, loss_rows = resumed_loss if batch_start else (0.0, 0)
+        rows_seen, epoch_started, stop_batch = 0, time.monotonic(), 0
         for batch_idx, (items, rows) in enumerate(batches(train_set, tc.batch_size, order)):
             if batch_idx < batch_start:
                 continue
@@ -124,10 +128,11 @@ def train(cfg: RunConfig, model: VideoTextModel, train_set: VideoDataset, val_se
                                      schedule.get_last_lr()[0]))
             if tc.max_minutes and elapsed > tc.max_minutes * 60:
                 stopped_early = True
+                stop_batch = batch_idx + 1 if batch_idx + 1 < num_batches else 0
                 log.info("stopping: %.1f minutes reached", tc.max_minutes)
                 break
             if tc.checkpoint_minutes and time.monotonic() - last_saved > tc.checkpoint_minutes * 60:
-                checkpoint(epoch, batch_idx + 1)
+                checkpoint(epoch, batch_idx + 1, history)
                 last_saved = time.monotonic()
         batch_start = 0
         epoch += 1
@@ -153,7 +158,10 @@ def train(cfg: RunConfig, model: VideoTextModel, train_set: VideoDataset, val_se
             model.train()
         history.append(row)
         elapsed = time.monotonic() - started
-        checkpoint(epoch, 0)
+        if stop_batch:  # stopped mid-epoch: a resumed run finishes this epoch (and writes its row) first
+            checkpoint(epoch - 1, stop_batch, history[:-1])
+        else:
+            checkpoint(epoch, 0, history)
         last_saved = time.monotonic()
         write_metrics(out, history)
         log.info("epoch %d: %s", epoch, row)

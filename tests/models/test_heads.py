@@ -1,0 +1,248 @@
+"""Behaviour of the task heads: each one overfits a tiny batch of random fused vectors, and its
+decoding follows its rules (multiple-choice answers stay among the choices; beam 1 is greedy)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from duomo.batch import Fused, HeadOutput, VideoBatch
+from duomo.models.heads.caption import CaptionHead
+from duomo.models.heads.classify import ClassifyHead
+from duomo.models.heads.qa import QAHead
+from duomo.text.tokenize import BOS, EOS, PAD
+
+D = 16  # dim
+N = 3  # fused tokens per row
+K = 6  # answers / classes
+VOCAB_SIZE = 12
+MAX_STEPS = 200
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """One torch thread: tiny ops gain nothing from more, and on busy cores extra threads spin."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def random_fused(rows: int, seed: int = 0) -> Fused:
+    """(rows, N, D) tokens with the last token of row 0 masked out, and (rows, D) pooled vectors."""
+    gen = torch.Generator().manual_seed(seed)
+    mask = torch.ones(rows, N, dtype=torch.bool)
+    mask[0, -1] = False
+    return Fused(tokens=torch.randn(rows, N, D, generator=gen), mask=mask, pooled=torch.randn(rows, D, generator=gen))
+
+
+def empty_batch(rows: int, **fields) -> VideoBatch:
+    """A batch with only the fields a head reads (the fused vectors stand in for the videos)."""
+    return VideoBatch(video_ids=[f"v{i}" for i in range(rows)], frame_mask=torch.ones(rows, 1, dtype=torch.bool),
+                      **fields)
+
+
+def overfit(head: nn.Module, fused: Fused, batch: VideoBatch, done, max_steps: int = MAX_STEPS,
+            lr: float = 1e-2) -> int:
+    """Adam steps on one batch until ``done(head)`` holds (checked in eval mode); returns the
+    number of steps taken, or fails after ``max_steps``."""
+    torch.manual_seed(0)
+    optimizer = torch.optim.Adam(head.parameters(), lr=lr)
+    for step in range(max_steps):
+        head.train()
+        loss = head.loss(head(fused, batch), batch)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        head.eval()
+        with torch.no_grad():
+            if step % 10 == 9 and done(head):
+                return step + 1
+    pytest.fail(f"{type(head).__name__} did not overfit one batch in {max_steps} steps (last loss {loss.item():.4f})")
+
+
+# --- QA -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("hidden_dim", [0, 32], ids=["dense", "mlp"])
+def test_qa_head_overfits_one_batch(hidden_dim):
+    torch.manual_seed(0)
+    head = QAHead(dim=D, num_answers=K, hidden_dim=hidden_dim, dropout=0.0)
+    fused = random_fused(4)
+    labels = torch.tensor([0, 3, 5, 3])
+    batch = empty_batch(4, labels=labels, choice_mask=torch.ones(4, K, dtype=torch.bool))
+
+    def all_right(h) -> bool:
+        return [i for i, _ in h.predict(h(fused, batch))] == labels.tolist()
+
+    overfit(head, fused, batch, all_right)
+    with torch.no_grad():
+        scores = [p for _, p in head.predict(head(fused, batch))]
+    assert all(0.0 < p <= 1.0 for p in scores)
+
+
+def test_qa_loss_ignores_unknown_answers():
+    torch.manual_seed(0)
+    head = QAHead(dim=D, num_answers=K, hidden_dim=0, dropout=0.0)
+    fused = random_fused(3)
+    known = empty_batch(2, labels=torch.tensor([1, 2]))
+    with_unknown = empty_batch(3, labels=torch.tensor([1, 2, -100]))
+    two = Fused(fused.tokens[:2], fused.mask[:2], fused.pooled[:2])
+    with torch.no_grad():
+        mixed = head.loss(head(fused, with_unknown), with_unknown)
+        torch.testing.assert_close(mixed, head.loss(head(two, known), known))
+
+
+def test_qa_predict_keeps_to_each_rows_choices():
+    logits = torch.tensor([[9.0, 1.0, 2.0, 0.0],   # best overall is 0, but only 1 and 2 are allowed
+                           [0.0, 0.0, 5.0, 1.0]])  # open-ended row: the best of all
+    choice_mask = torch.tensor([[False, True, True, False], [True, True, True, True]])
+    out = HeadOutput(logits=logits, fused=random_fused(2), choice_mask=choice_mask)
+    (first, p_first), (second, _) = QAHead(dim=D, num_answers=4).predict(out)
+    assert (first, second) == (2, 2)
+    # the probability is renormalised over the row's choices
+    assert p_first == pytest.approx(torch.softmax(torch.tensor([1.0, 2.0]), 0)[1].item())
+
+
+def test_qa_predict_never_returns_an_answer_outside_the_choices():
+    torch.manual_seed(0)
+    head = QAHead(dim=D, num_answers=K, hidden_dim=16).eval()
+    rows = 64
+    gen = torch.Generator().manual_seed(1)
+    choice_mask = torch.rand(rows, K, generator=gen) < 0.4
+    choice_mask[torch.arange(rows), torch.randint(0, K, (rows,), generator=gen)] = True  # at least one each
+    fused = random_fused(rows, seed=2)
+    batch = empty_batch(rows, choice_mask=choice_mask)
+    with torch.no_grad():
+        out = head(fused, batch)
+    free = [i for i, _ in head.predict(HeadOutput(out.logits, out.fused))]
+    picked = [i for i, _ in head.predict(out)]
+    assert all(choice_mask[r, i] for r, i in enumerate(picked))
+    assert any(not choice_mask[r, i] for r, i in enumerate(free))  # the mask did change something
+
+
+# --- classify --------------------------------------------------------------------------------------
+
+
+def test_classify_head_overfits_single_label():
+    torch.manual_seed(0)
+    head = ClassifyHead(dim=D, num_classes=K, hidden_dim=32, dropout=0.0)
+    fused = random_fused(4)
+    labels = torch.tensor([4, 1, 1, 0])
+    batch = empty_batch(4, labels=labels)
+
+    def all_right(h) -> bool:
+        return [row[0][0] for row in h.predict(h(fused, batch))] == labels.tolist()
+
+    overfit(head, fused, batch, all_right)
+    with torch.no_grad():
+        predictions = head.predict(head(fused, batch))
+        probs = head.scores(head(fused, batch))
+    assert all(len(row) == 1 for row in predictions)  # single-label: exactly the top class
+    torch.testing.assert_close(probs.sum(1), torch.ones(4))
+
+
+def test_classify_head_overfits_multi_label():
+    torch.manual_seed(0)
+    head = ClassifyHead(dim=D, num_classes=K, multi_label=True, hidden_dim=32, dropout=0.0)
+    fused = random_fused(4)
+    hot = torch.zeros(4, K)
+    for row, on in enumerate([[0, 2], [5], [1, 2, 3], [4, 0]]):
+        hot[row, on] = 1.0
+    batch = empty_batch(4, labels=hot)
+
+    def sets_right(h) -> bool:
+        predicted = [sorted(i for i, _ in row) for row in h.predict(h(fused, batch))]
+        return predicted == [sorted(torch.nonzero(r).flatten().tolist()) for r in hot]
+
+    overfit(head, fused, batch, sets_right)
+    with torch.no_grad():
+        predictions = head.predict(head(fused, batch))
+    for row in predictions:
+        scores = [s for _, s in row]
+        assert scores == sorted(scores, reverse=True) and min(scores) >= head.threshold
+
+
+def test_multi_label_predict_keeps_the_best_class_when_none_passes_the_threshold():
+    head = ClassifyHead(dim=D, num_classes=3, multi_label=True)
+    out = HeadOutput(logits=torch.tensor([[-5.0, -1.0, -3.0]]), fused=random_fused(1))
+    [[(index, score)]] = head.predict(out)
+    assert index == 1 and score == pytest.approx(torch.sigmoid(torch.tensor(-1.0)).item())
+
+
+# --- caption ---------------------------------------------------------------------------------------
+
+TARGETS = [[5, 6, 7], [8, 6, 9, 10]]  # word 6 follows different words: the decoder must track context
+DECODERS = [
+    pytest.param({"decoder": "gru", "attend": True}, id="gru-attend"),
+    pytest.param({"decoder": "gru", "attend": False}, id="gru-plain"),
+    pytest.param({"decoder": "transformer"}, id="transformer"),
+]
+
+
+def caption_head(**kw) -> CaptionHead:
+    torch.manual_seed(0)
+    return CaptionHead(dim=D, vocab_size=VOCAB_SIZE, num_layers=1, num_heads=2, ff_mult=2, dropout=0.0,
+                       max_len=8, beam_size=3, **kw)
+
+
+def target_ids(targets: list[list[int]]) -> torch.Tensor:
+    """(B, S) <bos> words <eos>, 0-padded."""
+    length = max(len(t) for t in targets) + 2
+    ids = torch.full((len(targets), length), PAD)
+    for i, t in enumerate(targets):
+        ids[i, : len(t) + 2] = torch.tensor([BOS, *t, EOS])
+    return ids
+
+
+@pytest.mark.parametrize("kw", DECODERS)
+def test_caption_head_overfits_and_decodes_the_targets(kw):
+    head = caption_head(**kw)
+    fused = random_fused(2)
+    ids = target_ids(TARGETS)
+    batch = empty_batch(2, target_ids=ids, target_mask=ids != PAD)
+
+    def memorized(h) -> bool:
+        return h.loss(h(fused, batch), batch).item() < 0.05
+
+    overfit(head, fused, batch, memorized, max_steps=300)
+    out = HeadOutput(fused.pooled, fused)
+    assert head.predict(out, beam_size=1) == TARGETS  # greedy
+    assert head.predict(out, beam_size=3) == TARGETS  # beam search
+    assert head.predict(out) == TARGETS  # the head's own beam size (3)
+
+
+@pytest.mark.parametrize("kw", DECODERS)
+def test_caption_beam_of_one_is_greedy(kw):
+    head = caption_head(**kw).eval()  # untrained: long, arbitrary captions
+    fused = random_fused(4, seed=3)
+    greedy = head.predict(HeadOutput(fused.pooled, fused), beam_size=1)
+    beam_one = [head._beam(fused.tokens[i : i + 1], fused.mask[i : i + 1], fused.pooled[i : i + 1], 1)
+                for i in range(4)]
+    assert beam_one == greedy
+    assert all(len(ids) <= head.max_len for ids in greedy)
+
+
+def test_caption_predictions_hold_no_special_tokens():
+    head = caption_head(decoder="transformer").eval()
+    fused = random_fused(3, seed=4)
+    for beam in (1, 3):
+        for ids in head.predict(HeadOutput(fused.pooled, fused), beam_size=beam):
+            assert not {BOS, EOS, PAD} & set(ids)
+
+
+def test_caption_loss_ignores_padding():
+    head = caption_head(decoder="gru", attend=True).eval()
+    fused = random_fused(1)
+    ids = target_ids([[5, 6]])
+    padded = torch.cat([ids, torch.full((1, 3), PAD)], dim=1)
+    short = empty_batch(1, target_ids=ids)
+    long = empty_batch(1, target_ids=padded)
+    with torch.no_grad():
+        torch.testing.assert_close(head.loss(head(fused, short), short), head.loss(head(fused, long), long))
+
+
+def test_transformer_decoder_needs_attention():
+    with pytest.raises(ValueError, match="always attends"):
+        CaptionHead(dim=D, vocab_size=VOCAB_SIZE, decoder="transformer", attend=False)
