@@ -47,13 +47,14 @@ TARGET = 10.0
 """The cached epoch must be at least this many times faster than the decoding one."""
 
 
-def make_world(out: Path, num_videos: int) -> Path:
-    """A SynthWorld set of ``num_videos`` videos under ``out/world-<n>``, generated once."""
-    folder = out / f"world-{num_videos}"
+def make_world(out: Path, num_videos: int, size: int = 64) -> Path:
+    """A SynthWorld set of ``num_videos`` videos of ``size`` px under ``out/world-<n>[-<size>px]``,
+    generated once. Frames are resized to the preset's frame_size whatever ``size`` is."""
+    folder = out / (f"world-{num_videos}" if size == 64 else f"world-{num_videos}-{size}px")
     manifest = folder / MANIFEST_NAME
     if not manifest.exists():
-        print(f"generating {num_videos} SynthWorld videos into {folder} ...", flush=True)
-        generate_world(folder, SynthConfig(num_videos=num_videos), workers=2)
+        print(f"generating {num_videos} SynthWorld videos of {size} px into {folder} ...", flush=True)
+        generate_world(folder, SynthConfig(num_videos=num_videos, size=size), workers=2)
     return manifest
 
 
@@ -143,6 +144,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--task", default="classify", choices=TASKS, help="task preset and head (default classify)")
     parser.add_argument("--videos", type=int, default=200, help="SynthWorld videos (80%% are train; default 200)")
+    parser.add_argument("--size", type=int, default=64,
+                        help="side of the generated videos in pixels (default 64; real footage is larger, "
+                             "which makes decoding dearer)")
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds of every epoch (default 3)")
     parser.add_argument("--batch-size", type=int, default=32, help="videos per step (default 32)")
     parser.add_argument("--out", type=Path, default=OUT_DIR, help="folder for the set, caches and JSON")
@@ -151,7 +155,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(2)
 
-    manifest = make_world(args.out, args.videos)
+    manifest = make_world(args.out, args.videos, args.size)
     features_root = args.out / f"cache-{args.task}"
     shutil.rmtree(features_root, ignore_errors=True)  # cold: the one-time costs are measured from scratch
     # the bench's own settings come last: --set may not point it at a warm cache or another set

@@ -71,7 +71,9 @@ def train(cfg: RunConfig, model: VideoTextModel, train_set: VideoDataset, val_se
     model.to(device)
     optimizer = build_optimizer(model, tc)
     num_batches = math.ceil(len(train_set) / tc.batch_size)
-    schedule = build_schedule(optimizer, tc.warmup_steps, tc.epochs * num_batches)
+    clock = {"elapsed": 0.0}  # seconds trained so far (resumed runs included), read by the schedule
+    time_fraction = (lambda: clock["elapsed"] / (tc.max_minutes * 60)) if tc.max_minutes else None
+    schedule = build_schedule(optimizer, tc.warmup_steps, tc.epochs * num_batches, time_fraction)
     multi_label = is_multi_label(cfg)
     metric_name = SELECTION_METRIC[cfg.task]
 
@@ -87,6 +89,10 @@ def train(cfg: RunConfig, model: VideoTextModel, train_set: VideoDataset, val_se
         best, best_epoch, elapsed, history = state["best"], state["best_epoch"], state["elapsed_sec"], state["history"]
         resumed_loss = (state.get("loss_sum", 0.0), state.get("loss_rows", 0))
         torch.set_rng_state(state["rng"])
+        clock["elapsed"] = elapsed
+        # The rate for the next step comes from this run's schedule (its time cap may differ).
+        for group, base, rate in zip(optimizer.param_groups, schedule.base_lrs, schedule.lr_lambdas):
+            group["lr"] = base * rate(schedule.last_epoch)
         log.info("resumed from %s at epoch %d, batch %d", out / "last.pt", epoch + 1, batch_start)
 
     def checkpoint(next_epoch: int, next_batch: int, rows: list[dict]) -> None:
@@ -116,6 +122,7 @@ def train(cfg: RunConfig, model: VideoTextModel, train_set: VideoDataset, val_se
             if tc.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
             optimizer.step()
+            clock["elapsed"] = time.monotonic() - started
             schedule.step()
             step += 1
             loss_sum += loss.item() * len(rows)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -20,14 +21,22 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer
     return torch.optim.AdamW(groups, lr=cfg.lr)
 
 
-def build_schedule(optimizer: torch.optim.Optimizer, warmup_steps: int, total_steps: int):
-    """Linear warm-up to the peak rate over ``warmup_steps``, then cosine decay to 0 at ``total_steps``."""
+def build_schedule(optimizer: torch.optim.Optimizer, warmup_steps: int, total_steps: int,
+                   time_fraction: Callable[[], float] | None = None):
+    """Linear warm-up to the peak rate over ``warmup_steps``, then cosine decay to 0 at ``total_steps``.
+
+    With ``time_fraction`` (the share of a time budget used so far, 0..1), the decay follows
+    whichever of steps and time runs out first, so a run stopped by its time cap still ends at a
+    low learning rate instead of being cut off at a high one.
+    """
     warmup = max(1, min(warmup_steps, total_steps // 5 if total_steps > 5 else 1))
 
     def factor(step: int) -> float:
         if step < warmup:
             return (step + 1) / warmup
         progress = min(1.0, (step - warmup) / max(1, total_steps - warmup))
+        if time_fraction is not None:
+            progress = max(progress, min(1.0, time_fraction()))
         return 0.5 * (1.0 + math.cos(math.pi * progress))
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
