@@ -7,67 +7,34 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import torch
 
 import duomo
-from duomo.config import load_config
 from duomo.data.manifest import load_manifest
 from duomo.errors import DuomoError, MediaError
 from duomo.eval.evaluate import evaluate_run
 from duomo.inference import Answer, Labels, Predictor
-from duomo.synth.scene import SynthConfig
-from duomo.synth.world import generate_world
 from duomo.train.checkpoint import CheckpointError
-from duomo.train.run import fit
+from tests.helpers.learning import make_tiny_world, tiny_config, train_once_each
 from tests.helpers.videos import make_video
 
-COMMON = [
-    "data.num_frames=4", "data.frame_size=16", "data.num_workers=1", "data.use_audio=false",
-    "model.dim=16", "model.video.args={channels: [4, 8], grid: 2}",
-    "model.temporal.args={num_layers: 1, num_heads: 2, ff_mult: 2}",
-    "model.fusion.args={num_layers: 1, num_heads: 2, ff_mult: 2}",
-    "train.epochs=1", "train.batch_size=4", "train.warmup_steps=1",
-]
-TEXT = "model.text.args={num_layers: 1, num_heads: 2, ff_mult: 2}"
-# the qa run also hears: a video without sound must still work
-AUDIO = ["data.use_audio=true", "data.num_mels=8", "model.audio.args={channels: [4, 8], time_stride: 4}"]
-PER_TASK = {
-    "qa": [TEXT, "model.head.args={hidden_dim: 16}", *AUDIO],
-    "dialog": [TEXT, "model.head.args={hidden_dim: 16}"],
-    "classify": ["model.head.args={hidden_dim: 16}"],
-    "caption": ["model.head.args={decoder: gru, num_layers: 1, beam_size: 2, max_len: 10}"],
+TRAIN = ["train.epochs=1", "train.batch_size=4"]
+EXTRA = {
+    # the qa run also hears: a video without sound must still work
+    "qa": ["data.use_audio=true", "data.num_mels=8", "model.audio.args={channels: [4, 8], time_stride: 4}"],
+    "caption": ["model.head.args.max_len=10"],  # test_caption_a_video_of_another_size counts on it
 }
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One torch thread: tiny ops gain nothing from more, and on busy cores extra threads spin."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
 def manifest(tmp_path_factory) -> Path:
     """8 tiny 32 px SynthWorld videos at 10 fps, with sound."""
-    config = SynthConfig(num_videos=8, size=32, min_duration_sec=1.0, max_duration_sec=2.0, cut_prob=0.0,
-                         val_fraction=0.25, test_fraction=0.25)
-    return generate_world(tmp_path_factory.mktemp("world"), config).manifest_path
+    return make_tiny_world(tmp_path_factory.mktemp("world")).manifest_path
 
 
 @pytest.fixture(scope="module")
 def run_for(manifest, tmp_path_factory) -> Callable[[str], Path]:
     """run_for(task) -> a tiny run folder, trained once per module."""
-    runs: dict[str, Path] = {}
-
-    def make(task: str) -> Path:
-        if task not in runs:
-            cfg = load_config(task, None, [f"data.manifest={manifest}", *COMMON, *PER_TASK[task]])
-            runs[task] = fit(cfg, tmp_path_factory.mktemp(task)).out_dir
-        return runs[task]
-
-    return make
+    return train_once_each(tmp_path_factory, lambda task: tiny_config(task, manifest, *TRAIN, *EXTRA.get(task, [])))
 
 
 @pytest.fixture(scope="module")

@@ -13,21 +13,12 @@ import pytest
 import torch
 
 from duomo.config import load_config
-from duomo.synth.scene import SynthConfig
-from duomo.synth.world import generate_world
 from duomo.train.run import fit
+from tests.helpers.learning import TINY_OVERRIDES, TINY_TASK_OVERRIDES, make_tiny_world
 from tests.helpers.videos import make_video
 
 # --set overrides for a tiny qa model (the qa preset's parts at toy sizes)
-TINY = [
-    "data.num_frames=4", "data.frame_size=16", "data.use_audio=false", "data.num_workers=1",
-    "model.dim=16", "model.video.args={channels: [4, 8], grid: 2}",
-    "model.temporal.args={num_layers: 1, num_heads: 2, ff_mult: 2}",
-    "model.text.args={num_layers: 1, num_heads: 2, ff_mult: 2}",
-    "model.fusion.args={num_layers: 1, num_heads: 2, ff_mult: 2}",
-    "model.head.args={hidden_dim: 16}",
-    "train.batch_size=4", "train.warmup_steps=1",
-]
+TINY = [*TINY_OVERRIDES, *TINY_TASK_OVERRIDES["qa"], "train.batch_size=4"]
 
 
 def duomo(*args: str | Path) -> subprocess.CompletedProcess:
@@ -54,9 +45,7 @@ def assert_one_line_error(result: subprocess.CompletedProcess, command: str, *ne
 @pytest.fixture(scope="module")
 def manifest(tmp_path_factory) -> Path:
     """8 tiny SynthWorld videos: 4 train, 2 val, 2 test."""
-    config = SynthConfig(num_videos=8, size=32, min_duration_sec=1.0, max_duration_sec=2.0, cut_prob=0.0,
-                         val_fraction=0.25, test_fraction=0.25)
-    return generate_world(tmp_path_factory.mktemp("world"), config).manifest_path
+    return make_tiny_world(tmp_path_factory.mktemp("world")).manifest_path
 
 
 @pytest.fixture(scope="module")

@@ -9,28 +9,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import torch
 
-from duomo.config import load_config
+from duomo.config import RunConfig
 from duomo.data.datasets import DatasetError, Row, TaskVocab
 from duomo.data.manifest import load_manifest
 from duomo.eval.evaluate import SELECTION_METRIC, Prediction, evaluate_run, score
-from duomo.synth.scene import SynthConfig
-from duomo.synth.world import generate_world
 from duomo.text.tokenize import WordTokenizer
 from duomo.train.checkpoint import CheckpointError
-from duomo.train.run import fit
+from tests.helpers.learning import make_tiny_world, tiny_config, train_once_each
 
 CAPTION_KEYS = {"bleu_1", "bleu_2", "bleu_3", "bleu_4", "meteor", "rouge_l", "cider"}
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One torch thread: tiny ops gain nothing from more, and on busy cores extra threads spin."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def vocab(labels: list[str] | None = None) -> TaskVocab:
@@ -118,44 +106,26 @@ def test_no_predictions_score_nan(task):
 
 # --- evaluate_run on tiny trained runs -------------------------------------------------------------
 
-COMMON = [
-    "data.num_frames=4", "data.frame_size=16", "data.use_audio=false", "data.num_workers=1",
-    "model.dim=16", "model.video.args={channels: [4, 8], grid: 2}",
-    "model.temporal.args={num_layers: 1, num_heads: 2, ff_mult: 2}",
-    "model.fusion.args={num_layers: 1, num_heads: 2, ff_mult: 2}",
-    "train.epochs=1", "train.batch_size=4", "train.warmup_steps=1",
-]
-TEXT = "model.text.args={num_layers: 1, num_heads: 2, ff_mult: 2}"  # qa and dialog read text
-PER_TASK = {
-    "qa": [TEXT, "model.head.args={hidden_dim: 16}"],
-    "dialog": [TEXT, "model.head.args={hidden_dim: 16}"],
-    "classify": ["model.head.args={hidden_dim: 16}"],
-    "multi_label": ["model.head.args={hidden_dim: 16, multi_label: true}"],
-    "caption": ["model.head.args={decoder: gru, num_layers: 1, beam_size: 2, max_len: 12}"],
-}
+TRAIN = ["train.epochs=1", "train.batch_size=4"]
 
 
 @pytest.fixture(scope="module")
 def manifest(tmp_path_factory) -> Path:
     """8 tiny SynthWorld videos: 4 train, 2 val, 2 test."""
-    config = SynthConfig(num_videos=8, size=32, min_duration_sec=1.0, max_duration_sec=2.0, cut_prob=0.0,
-                         val_fraction=0.25, test_fraction=0.25)
-    return generate_world(tmp_path_factory.mktemp("world"), config).manifest_path
+    return make_tiny_world(tmp_path_factory.mktemp("world")).manifest_path
 
 
 @pytest.fixture(scope="module")
 def run_for(manifest, tmp_path_factory) -> Callable[[str], Path]:
-    """run_for(name) -> a tiny run folder, trained once per module."""
-    runs: dict[str, Path] = {}
+    """run_for(name) -> a tiny run folder, trained once per module; name is a task or
+    ``multi_label`` (a multi-label classify run)."""
 
-    def make(name: str) -> Path:
-        if name not in runs:
-            task = "classify" if name == "multi_label" else name
-            cfg = load_config(task, None, [f"data.manifest={manifest}", *COMMON, *PER_TASK[name]])
-            runs[name] = fit(cfg, tmp_path_factory.mktemp(name)).out_dir
-        return runs[name]
+    def config_for(name: str) -> RunConfig:
+        if name == "multi_label":
+            return tiny_config("classify", manifest, *TRAIN, "model.head.args.multi_label=true")
+        return tiny_config(name, manifest, *TRAIN)
 
-    return make
+    return train_once_each(tmp_path_factory, config_for)
 
 
 def test_evaluate_run_qa(run_for, manifest):

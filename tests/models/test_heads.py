@@ -20,15 +20,6 @@ VOCAB_SIZE = 12
 MAX_STEPS = 200
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One torch thread: tiny ops gain nothing from more, and on busy cores extra threads spin."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def random_fused(rows: int, seed: int = 0) -> Fused:
     """(rows, N, D) tokens with the last token of row 0 masked out, and (rows, D) pooled vectors."""
     gen = torch.Generator().manual_seed(seed)

@@ -10,23 +10,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from duomo.config import load_config, read_config
+from duomo.config import read_config
 from duomo.data.datasets import DatasetError, TaskVocab
-from duomo.synth.scene import SynthConfig
-from duomo.synth.world import generate_world
 from duomo.train.checkpoint import load_checkpoint
 from duomo.train.run import fit
+from tests.helpers.learning import make_tiny_world, tiny_config
 
 # A model small enough that an epoch over the tiny world takes well under a second.
-TINY = [
-    "data.num_frames=4", "data.frame_size=16", "data.use_audio=false", "data.num_workers=1",
-    "model.dim=16", "model.video.args={channels: [4, 8], grid: 2}",
-    "model.temporal.args={num_layers: 1, num_heads: 2, ff_mult: 2}",
-    "model.text.args={num_layers: 1, num_heads: 2, ff_mult: 2}",
-    "model.fusion.args={num_layers: 1, num_heads: 2, ff_mult: 2}",
-    "model.head.args={hidden_dim: 16}",
-    "train.epochs=2", "train.batch_size=2", "train.warmup_steps=1",
-]
+TINY = ["train.epochs=2", "train.batch_size=2"]
 NUM_TRAIN = 6  # train videos of the world below: 3 batches an epoch
 NEVER = "train.checkpoint_minutes=0"  # no timed mid-epoch checkpoints unless a test asks
 ALWAYS = "train.checkpoint_minutes=1.0e-9"  # last.pt after every batch
@@ -36,28 +27,16 @@ class Killed(Exception):
     """Stands in for the process dying."""
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One torch thread: tiny ops gain nothing from more, and on busy cores extra threads spin."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def manifest(tmp_path_factory) -> Path:
     """10 tiny SynthWorld videos: 6 train, 2 val, 2 test."""
-    root = tmp_path_factory.mktemp("world")
-    config = SynthConfig(num_videos=10, size=32, min_duration_sec=1.0, max_duration_sec=2.0, cut_prob=0.0,
-                         val_fraction=0.2, test_fraction=0.2)
-    summary = generate_world(root, config)
+    summary = make_tiny_world(tmp_path_factory.mktemp("world"), num_videos=10, val_fraction=0.2, test_fraction=0.2)
     assert summary.splits == {"train": NUM_TRAIN, "val": 2, "test": 2}
     return summary.manifest_path
 
 
 def tiny(manifest: Path, *more: str, task: str = "qa"):
-    return load_config(task, None, [f"data.manifest={manifest}", *TINY, NEVER, *more])
+    return tiny_config(task, manifest, *TINY, NEVER, *more)
 
 
 @pytest.fixture(scope="module")

@@ -1,8 +1,10 @@
-"""Small shared pieces: an MLP, masked mean pooling, sinusoidal position tables."""
+"""Small shared pieces: an MLP, masked mean pooling, sinusoidal position tables, and running a
+per-frame net on the real frames only."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
@@ -52,6 +54,26 @@ def padding_safe(mask: Tensor) -> Tensor:
         ignore = ignore.clone()
         ignore[empty, 0] = False
     return ignore
+
+
+def encode_valid_frames(net: Callable[[Tensor], Tensor], frames: Tensor, frame_mask: Tensor,
+                        out_dim: int) -> Tensor:
+    """Run a per-image ``net`` on the real frames only; padded frames come out as zeros.
+
+    frames (B, T, C, H, W), frame_mask (B, T) bool -> (B, T, out_dim). ``net`` maps the
+    (N, C, H, W) real frames, in batch-major order, to (N, out_dim). Padding never reaches the
+    net (nor its BatchNorm statistics). The output has the net's dtype (bfloat16/float16 under
+    autocast), or the frames' dtype when no frame is real.
+    """
+    batch_size, num_frames = frames.shape[:2]
+    flat_mask = frame_mask.reshape(-1)
+    if not bool(flat_mask.any()):
+        return frames.new_zeros(batch_size, num_frames, out_dim)
+    images = frames.reshape(batch_size * num_frames, *frames.shape[2:])[flat_mask]  # (N, C, H, W)
+    encoded = net(images)  # (N, out_dim)
+    out = encoded.new_zeros(batch_size * num_frames, out_dim)
+    out[flat_mask] = encoded
+    return out.view(batch_size, num_frames, out_dim)
 
 
 def time_code(times: Tensor, dim: int, scale: float = 64.0) -> Tensor:

@@ -7,6 +7,7 @@ from torch import Tensor, nn
 
 from duomo.config import ConfigError
 from duomo.models.encoders.pretrained import load_weights
+from duomo.models.layers import encode_valid_frames
 
 # From-scratch nets see inputs centred on 0 with roughly unit spread; these fixed constants do
 # that for frames in [0, 1] without depending on any dataset's statistics.
@@ -64,16 +65,11 @@ class SmallCNNEncoder(nn.Module):
         self.features.to(memory_format=torch.channels_last)
 
     def forward(self, frames: Tensor, frame_mask: Tensor) -> Tensor:
-        batch_size, num_frames = frames.shape[:2]
-        flat_mask = frame_mask.reshape(-1)
-        if not bool(flat_mask.any()):
-            return frames.new_zeros(batch_size, num_frames, self.out_dim)
         # only real frames go through the net (and into BatchNorm's statistics)
-        images = frames.reshape(batch_size * num_frames, *frames.shape[2:])[flat_mask]  # (N, 3, H, W)
+        return encode_valid_frames(self.encode_images, frames, frame_mask, self.out_dim)
+
+    def encode_images(self, images: Tensor) -> Tensor:
+        """images (N, 3, H, W) float in [0, 1] -> (N, dim)."""
         images = ((images - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
         x = self.features(images)  # (N, C, grid, grid)
-        encoded = self.norm(self.proj(self.dropout(x.flatten(1))))  # (N, dim)
-        # zeros of the features' dtype (bfloat16/float16 under autocast), real frames scattered in
-        out = encoded.new_zeros(batch_size * num_frames, self.out_dim)
-        out[flat_mask] = encoded
-        return out.view(batch_size, num_frames, self.out_dim)
+        return self.norm(self.proj(self.dropout(x.flatten(1))))

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from duomo.config import ConfigError
+from duomo.models.layers import encode_valid_frames
 
 CHECKPOINT_PREFIX = "video."
 """Where a Duomo checkpoint keeps the frame encoder: ``checkpoint["model"]["video.<key>"]``."""
@@ -110,11 +111,10 @@ class PretrainedFrameEncoder(nn.Module):
         return self
 
     def forward(self, frames: Tensor, frame_mask: Tensor) -> Tensor:
-        batch_size, num_frames = frames.shape[:2]
-        flat_mask = frame_mask.reshape(-1)
-        if not bool(flat_mask.any()):
-            return frames.new_zeros(batch_size, num_frames, self.out_dim)
-        images = frames.reshape(batch_size * num_frames, *frames.shape[2:])[flat_mask]  # (N, 3, H, W)
+        return encode_valid_frames(self.encode_images, frames, frame_mask, self.out_dim)
+
+    def encode_images(self, images: Tensor) -> Tensor:
+        """images (N, 3, H, W) float in [0, 1] -> (N, dim)."""
         images = (images - self.mean) / self.std
         if images.shape[-2:] != (self.image_size, self.image_size):
             images = F.interpolate(images, size=(self.image_size, self.image_size), mode="bilinear",
@@ -123,8 +123,4 @@ class PretrainedFrameEncoder(nn.Module):
             features = self.backbone(images)
         if features.dim() == 4:
             features = features.mean(dim=(2, 3))  # (N, F)
-        encoded = self.proj(features)  # (N, dim)
-        # zeros of the features' dtype (bfloat16/float16 under autocast), real frames scattered in
-        out = encoded.new_zeros(batch_size * num_frames, self.out_dim)
-        out[flat_mask] = encoded
-        return out.view(batch_size, num_frames, self.out_dim)
+        return self.proj(features)

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from duomo.models.encoders.pretrained import load_weights
+from duomo.models.layers import encode_valid_frames
 
 # ImageNet statistics: close to the 0.5 / 0.25 of a from-scratch net, and what ImageNet
 # ResNet weights expect.
@@ -76,17 +77,12 @@ class ResNet18Encoder(nn.Module):
         self.to(memory_format=torch.channels_last)  # faster convolutions on CPU (oneDNN) and GPU
 
     def forward(self, frames: Tensor, frame_mask: Tensor) -> Tensor:
-        batch_size, num_frames = frames.shape[:2]
-        flat_mask = frame_mask.reshape(-1)
-        if not bool(flat_mask.any()):
-            return frames.new_zeros(batch_size, num_frames, self.out_dim)
         # only real frames go through the net (and into BatchNorm's statistics)
-        images = frames.reshape(batch_size * num_frames, *frames.shape[2:])[flat_mask]  # (N, 3, H, W)
+        return encode_valid_frames(self.encode_images, frames, frame_mask, self.out_dim)
+
+    def encode_images(self, images: Tensor) -> Tensor:
+        """images (N, 3, H, W) float in [0, 1] -> (N, dim)."""
         x = ((images - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
         x = self.maxpool(F.relu(self.bn1(self.conv1(x)), inplace=True))
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))  # (N, 8 * width, H / 32, W / 32)
-        encoded = self.proj(x.mean(dim=(2, 3)))  # (N, dim)
-        # zeros of the features' dtype (bfloat16/float16 under autocast), real frames scattered in
-        out = encoded.new_zeros(batch_size * num_frames, self.out_dim)
-        out[flat_mask] = encoded
-        return out.view(batch_size, num_frames, self.out_dim)
+        return self.proj(x.mean(dim=(2, 3)))
