@@ -128,6 +128,7 @@ def test_train_then_eval_then_predict(manifest, tmp_path):
     table = duomo("eval", run, "--data", manifest, "--split", "val")
     assert table.returncode == 0, table.stderr
     assert "qa on val" in table.stdout and "accuracy" in table.stdout
+    assert "accuracy_by_type[count]" in table.stdout  # per-type rows keep their names (no markup eaten)
 
     video = str(manifest.parent / "videos" / "v0000.mp4")
     answer = duomo("predict", run, video, "--question", "how many shapes can you see?")

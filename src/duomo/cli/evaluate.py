@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 
@@ -55,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
             continue
         if isinstance(value, dict):
             for sub, v in value.items():
-                table.add_row(f"{key}[{sub}]", _fmt(v))
+                table.add_row(escape(f"{key}[{sub}]"), _fmt(v))
         else:
             table.add_row(key, _fmt(value))
     Console().print(table)
