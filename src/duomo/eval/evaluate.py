@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from duomo.batch import HeadOutput
 from duomo.config import RunConfig
 from duomo.data.collate import collate
 from duomo.data.datasets import Row, TaskVocab, VideoDataset
@@ -78,8 +79,6 @@ def predict_dataset(model: VideoTextModel, dataset: VideoDataset, cfg: RunConfig
                                         [vocab.labels[i] for i, _ in picked]))
         else:
             fused = model.fuse(batch)
-            from duomo.batch import HeadOutput
-
             ids = model.head.predict(HeadOutput(logits=fused.pooled, fused=fused), beam_size=beam_size)
             for vid, row, seq in zip(row_video, rows, ids):
                 preds.append(Prediction(vid, row, vocab.tokenizer.decode(seq)))
@@ -169,13 +168,13 @@ def evaluate_run(run_dir, manifest: str, split: str = "test", *, checkpoint: str
     """Score a trained run on one split of a manifest, with the run's own preprocessing."""
     from dataclasses import replace
 
-    from duomo.data.datasets import DatasetError, split_records
+    from duomo.data.datasets import DatasetError, data_config_for_eval, split_records
     from duomo.data.manifest import load_manifest
     from duomo.inference import load
     from duomo.train.run import prepare
 
     predictor = load(run_dir, checkpoint=checkpoint, device=device)
-    data = replace(predictor.cfg.data, manifest=str(manifest))
+    data = data_config_for_eval(predictor.cfg.data, str(manifest))
     if skip_bad_videos is not None:
         data = replace(data, skip_bad_videos=skip_bad_videos)
     cfg = replace(predictor.cfg, data=data)

@@ -19,7 +19,6 @@ import numpy as np
 import torch
 
 from duomo.config import RunConfig, read_config, save_config
-from duomo.data.collate import collate
 from duomo.data.datasets import DatasetError, TaskVocab, VideoDataset, build_vocab, split_records
 from duomo.data.manifest import VideoRecord, load_manifest
 from duomo.data.media import cache_root, frames_key, prepare_media, read_cached
@@ -127,9 +126,3 @@ def fit(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False,
     result = train(cfg, model, train_set, val_set, out, vocab, resume=resume, on_progress=on_progress)
     return FitResult(out, result, len(train_set), train_set.num_rows, len(val_set), failed)
 
-
-def example_batch(cfg: RunConfig, dataset: VideoDataset, vocab: TaskVocab, size: int = 2):
-    """A small batch from ``dataset`` (for tests and shape checks)."""
-    items = [dataset[i] for i in range(min(size, len(dataset)))]
-    return collate(items, task=cfg.task, num_outputs=vocab.num_outputs,
-                   multi_label=bool(cfg.model.head.args.get("multi_label", False)))
