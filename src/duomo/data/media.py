@@ -16,7 +16,7 @@ from duomo.config import DataConfig
 from duomo.errors import DuomoError, MediaError
 from duomo.store.features import FeatureKey, FeatureStore, file_stamp
 from duomo.video.decode import sample_uniform
-from duomo.video.probe import probe
+from duomo.video.probe import open_container
 from duomo.video.transforms import log_mel_spectrogram
 
 log = logging.getLogger(__name__)
@@ -50,18 +50,19 @@ def load_media(path: str | Path, cfg: DataConfig) -> Media:
 
     Raises MediaError for a file that cannot be read.
     """
-    size = cfg.frame_size
-    clip = sample_uniform(path, cfg.num_frames, size=(size, size))
-    mel = None
-    if cfg.use_audio:
-        mel = load_mel(path, cfg)
-    return Media(frames=clip.frames, mel=mel)
+    return Media(frames=load_frames(path, cfg), mel=load_mel(path, cfg) if cfg.use_audio else None)
+
+
+def load_frames(path: str | Path, cfg: DataConfig) -> np.ndarray:
+    """(T, S, S, 3) uint8: ``cfg.num_frames`` uniformly spaced frames at frame_size x frame_size."""
+    return sample_uniform(path, cfg.num_frames, size=(cfg.frame_size, cfg.frame_size)).frames
 
 
 def load_mel(path: str | Path, cfg: DataConfig) -> np.ndarray:
     """(A, M) float16 log-mel of the first audio stream; longer than max_audio_sec is resampled in time."""
-    info = probe(path)
-    if not info.audio:
+    with open_container(path) as container:  # opening is enough to see the streams; no packet scan
+        has_audio = bool(container.streams.audio)
+    if not has_audio:
         return np.full((1, cfg.num_mels), SILENCE, dtype=np.float16)
     from duomo.video.audio import decode_audio
 
@@ -99,8 +100,7 @@ def _prepare_one(job: tuple[str, str, DataConfig, str]) -> tuple[str, str, str |
         need_frames = not store.has(fkey, video_id, stamp)
         need_mel = cfg.use_audio and not store.has(mkey, video_id, stamp)
         if need_frames:
-            size = cfg.frame_size
-            store.put(fkey, video_id, stamp, sample_uniform(path, cfg.num_frames, size=(size, size)).frames)
+            store.put(fkey, video_id, stamp, load_frames(path, cfg))
         if need_mel:
             store.put(mkey, video_id, stamp, load_mel(path, cfg))
         return video_id, stamp, None
