@@ -23,6 +23,10 @@ class MediaError(DuomoError):
         self.reason = reason
         super().__init__(f"{self.path}: {reason}")
 
+    def __reduce__(self):
+        # rebuilt from its own arguments when it crosses a process boundary (worker pools)
+        return (type(self), (self.path, self.reason))
+
 
 class ManifestError(DuomoError):
     """A manifest with one or more bad lines; ``problems`` lists every one of them.
@@ -36,6 +40,9 @@ class ManifestError(DuomoError):
         self.problems = problems
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         super().__init__(self._line(*problems[0]) + more if problems else f"{self.path}: empty")
+
+    def __reduce__(self):
+        return (type(self), (self.path, self.problems))
 
     def report(self) -> str:
         """All problems, one per line, as ``path:line: field: message`` (``path: message`` for
