@@ -99,6 +99,41 @@ class Frame:
     frame_idx: int
 
 
+class FrameView:
+    """One decoded frame from ``iter_frame_views``, not yet converted to RGB.
+
+    ``rgb(size=..., short_side=...)`` converts it at that output size on demand, so a single
+    decoding pass can feed several consumers (tiny frames for shot detection, thumbnails, OCR)
+    and pays for colour conversion only for the frames and sizes it keeps. Valid until the
+    iterator moves on.
+    """
+
+    def __init__(self, frame: VideoFrame, converters: dict[tuple, "_RgbConverter"]):
+        self._frame = frame
+        self._converters = converters
+        self.pts_sec = 0.0
+        self.frame_idx = 0
+
+    @property
+    def width(self) -> int:
+        """Display width (after rotation), before any resize."""
+        rotated = int(round(self._frame.rotation)) % 360 in (90, 270)
+        return self._frame.height if rotated else self._frame.width
+
+    @property
+    def height(self) -> int:
+        rotated = int(round(self._frame.rotation)) % 360 in (90, 270)
+        return self._frame.width if rotated else self._frame.height
+
+    def rgb(self, *, size: tuple[int, int] | None = None, short_side: int | None = None) -> np.ndarray:
+        """(H, W, 3) uint8 RGB at ``size=(w, h)``, or scaled to ``short_side``, or as decoded."""
+        key = (size, short_side)
+        convert = self._converters.get(key)
+        if convert is None:
+            convert = self._converters[key] = _RgbConverter(size, short_side)
+        return convert(self._frame)
+
+
 def decode_clip(
     path: str | Path,
     *,
@@ -268,6 +303,25 @@ def iter_frames(
         stream = find_video_stream(container, path)
         convert = _RgbConverter(size, short_side)
         yield from _stream_frames(container, stream, path, every_sec, start_sec, end_sec, convert)
+    finally:
+        container.close()
+
+
+def iter_frame_views(
+    path: str | Path, *, start_sec: float = 0.0, end_sec: float | None = None
+) -> Iterator[FrameView]:
+    """Every frame with ``start_sec <= pts < end_sec``, in time order, as an unconverted
+    ``FrameView`` (one decoded frame held at a time). Errors as ``iter_frames``."""
+    _check_range(start_sec, end_sec)
+    container = open_container(path)
+    converters: dict[tuple, _RgbConverter] = {}
+    try:
+        stream = find_video_stream(container, path)
+        for frame in _stream_frames(container, stream, path, None, start_sec, end_sec,
+                                    lambda raw: FrameView(raw, converters)):
+            view = frame.image
+            view.pts_sec, view.frame_idx = frame.pts_sec, frame.frame_idx
+            yield view
     finally:
         container.close()
 
@@ -485,7 +539,7 @@ def _decode_single(stream: VideoStream, packet: Packet, table: FrameTable, path:
 
 def _stream_frames(
     container: InputContainer, stream: VideoStream, path: str | Path, every_sec: float | None,
-    start_sec: float, end_sec: float | None, convert: _RgbConverter,
+    start_sec: float, end_sec: float | None, convert: Callable[[VideoFrame], object],
 ) -> Iterator[Frame]:
     """The body of ``iter_frames``: one forward pass, one decoded frame held at a time."""
     time_base = float(stream.time_base)
