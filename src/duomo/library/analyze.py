@@ -1,0 +1,294 @@
+"""Per-video analysis for the library index: one decoding pass feeds shot detection, segments,
+thumbnails, visual descriptors and on-screen text; speech is recognised from the soundtrack.
+
+Runs in a worker process; returns plain data (no vectors of text yet: the parent embeds text
+in batches and writes the store).
+
+Segments are the shots cut into windows of ``segment_sec`` (the last window of a shot may be
+shorter). They are closed while decoding, as soon as the shot detector can no longer move a
+boundary before their end, so memory stays flat in the video's length.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from duomo.errors import MediaError
+from duomo.library.visual import describe_frames
+from duomo.video import iter_frame_views, probe
+
+logger = logging.getLogger(__name__)
+
+BOUNDARY_LAG_SEC = 1.5
+"""How long after a moment the shot detector has surely reported a boundary before it."""
+
+
+@dataclass
+class IndexSettings:
+    """What ``duomo index`` extracts and how; the CLI's flags map onto these."""
+
+    segment_sec: float = 5.0
+    """Shots are cut into windows of this many seconds."""
+    shot_threshold: float | None = None
+    """Shot detector sensitivity (None: its default); see ``duomo shots --help``."""
+    analysis_width: int = 96
+    """Width of the small frames the shot detector reads."""
+    sample_every_sec: float = 0.5
+    """Frames kept per segment for its thumbnail and visual vector, one every this many seconds."""
+    thumb_width: int = 320
+    """Thumbnail width in pixels (JPEG)."""
+    use_speech: bool = True
+    """Recognise speech (faster-whisper, bundled tiny.en, voice-activity filter on)."""
+    use_ocr: bool = True
+    """Read on-screen text on frames every ``ocr_every_sec`` (rapidocr)."""
+    ocr_every_sec: float = 1.0
+    """Seconds between frames read for on-screen text."""
+    ocr_short_side: int = 480
+    """Frames are read for text at this short side (720p -> 853x480)."""
+    model_frames: int = 0
+    """Frames per segment kept at ``model_frame_size`` for a retrieval model (0: none)."""
+    model_frame_size: int = 64
+    """Side of the frames a retrieval model reads."""
+
+
+@dataclass
+class SegmentResult:
+    idx: int
+    start_sec: float
+    end_sec: float
+    shot_idx: int
+    thumbnail: str
+    """File name under the video's thumbnail folder."""
+    descriptor: np.ndarray
+    """(D,) float32 default visual descriptor."""
+    model_frames: np.ndarray | None = None
+    """(T, S, S, 3) uint8 frames for a retrieval model, when asked for."""
+    vector: np.ndarray | None = None
+    """(D,) the retrieval model's embedding of ``model_frames``, when a model is given."""
+
+
+@dataclass
+class VideoAnalysis:
+    """Everything the index stores for one video, before text is embedded."""
+
+    path: str
+    info: dict[str, Any]
+    shots: list[tuple[float, float]]
+    segments: list[SegmentResult]
+    transcript: list[dict[str, Any]] = field(default_factory=list)
+    """[{start, end, text, words: [[word, start, end]]}] from speech."""
+    ocr: list[dict[str, Any]] = field(default_factory=list)
+    """[{start, end, text}] spans of on-screen text."""
+    timings: dict[str, float] = field(default_factory=dict)
+    """Seconds per stage: decode (with shots, thumbnails, descriptors), ocr, speech."""
+
+
+def content_hash(path: str | Path, chunk: int = 1 << 20) -> str:
+    """BLAKE2b (128-bit) of the file's bytes, hex."""
+    digest = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def video_id_for(path: str | Path) -> str:
+    """A stable id for a file path (the same path keeps its id when its content changes)."""
+    return hashlib.sha1(str(Path(path).resolve()).encode()).hexdigest()[:16]
+
+
+def analyze_visual(path: str | Path, thumb_dir: Path, settings: IndexSettings, *, ocr_reader=None,
+                   shot_detector=None) -> VideoAnalysis:
+    """The one decoding pass: shots, segments with thumbnails (written to ``thumb_dir``),
+    descriptors and optional model frames, and on-screen text when ``ocr_reader`` is given."""
+    started = time.perf_counter()
+    info = probe(path)
+    detector = shot_detector
+    if detector is None:
+        from duomo.video.shots import ShotDetector
+
+        detector = (ShotDetector() if settings.shot_threshold is None
+                    else ShotDetector(threshold=settings.shot_threshold))
+    thumb_dir.mkdir(parents=True, exist_ok=True)
+    analysis_size = _width_size(info.width, info.height, settings.analysis_width)
+    thumb_size = _width_size(info.width, info.height, settings.thumb_width)
+    builder = _SegmentBuilder(settings, thumb_dir)
+    ocr = _OcrSpans(settings.ocr_every_sec)
+    ocr_sec = 0.0
+    next_sample = 0.0
+    next_ocr = 0.0
+    last_sec = 0.0
+    for view in iter_frame_views(path):
+        t = view.pts_sec
+        last_sec = t
+        detector.push(view.rgb(size=analysis_size), view.frame_idx, t)
+        if t >= next_sample - 1e-6:
+            model_frame = (view.rgb(size=(settings.model_frame_size, settings.model_frame_size))
+                           if settings.model_frames else None)
+            builder.add_sample(t, view.rgb(size=thumb_size), model_frame)
+            next_sample += settings.sample_every_sec
+            while next_sample <= t:
+                next_sample += settings.sample_every_sec
+        if ocr_reader is not None and t >= next_ocr - 1e-6:
+            tic = time.perf_counter()
+            boxes = ocr_reader.read(view.rgb(short_side=min(settings.ocr_short_side, info.width, info.height)))
+            ocr.observe(t, [box.text for box in boxes])
+            ocr_sec += time.perf_counter() - tic
+            next_ocr += settings.ocr_every_sec
+            while next_ocr <= t:
+                next_ocr += settings.ocr_every_sec
+        builder.close_until(t - BOUNDARY_LAG_SEC, _boundary_times(detector))
+    frame_sec = 1.0 / info.fps if info.fps else 0.0
+    end_sec = max(info.duration_sec or 0.0, last_sec + frame_sec)
+    shots = detector.finish(end_sec)
+    cuts = [shot.start_sec for shot in shots[1:]]
+    builder.close_until(end_sec, cuts, final=True)
+    ocr.close()
+    total = time.perf_counter() - started
+    return VideoAnalysis(
+        path=str(path), info=info.to_dict(),
+        shots=[(round(shot.start_sec, 3), round(shot.end_sec, 3)) for shot in shots],
+        segments=builder.segments, ocr=ocr.spans,
+        timings={"decode": total - ocr_sec, "ocr": ocr_sec},
+    )
+
+
+def analyze_speech(path: str | Path, recognizer) -> tuple[list[dict[str, Any]], float]:
+    """Transcript entries [{start, end, text, words}] of the video's speech, and seconds spent."""
+    started = time.perf_counter()
+    try:
+        segments = recognizer.transcribe(path)
+    except MediaError as err:
+        if "no audio" in str(err).lower():
+            return [], time.perf_counter() - started
+        raise
+    transcript = [{
+        "start": round(seg.start_sec, 3), "end": round(seg.end_sec, 3), "text": seg.text.strip(),
+        "words": [[w.text.strip(), round(w.start_sec, 3), round(w.end_sec, 3)] for w in seg.words],
+    } for seg in segments if seg.text.strip()]
+    return transcript, time.perf_counter() - started
+
+
+def _width_size(width: int, height: int, out_width: int) -> tuple[int, int]:
+    """(w, h) at ``out_width`` keeping the aspect ratio (even sizes, never upscaled)."""
+    out_width = min(out_width, width)
+    out_height = max(2, int(round(height * out_width / width / 2)) * 2)
+    return max(2, out_width // 2 * 2), out_height
+
+
+def _boundary_times(detector) -> list[float]:
+    return [boundary.time_sec for boundary in getattr(detector, "boundaries", [])]
+
+
+class _SegmentBuilder:
+    """Collects sampled frames and closes segments once their extent is final."""
+
+    def __init__(self, settings: IndexSettings, thumb_dir: Path):
+        self.settings = settings
+        self.thumb_dir = thumb_dir
+        self.samples: list[tuple[float, np.ndarray, np.ndarray | None]] = []
+        self.segments: list[SegmentResult] = []
+        self.start = 0.0
+        self.shot_idx = 0
+        self.shot_start = 0.0
+
+    def add_sample(self, t: float, frame: np.ndarray, model_frame: np.ndarray | None) -> None:
+        self.samples.append((t, frame, model_frame))
+
+    def close_until(self, safe_sec: float, cuts: list[float], final: bool = False) -> None:
+        """Close every segment that ends by ``safe_sec`` (``final``: up to and including it)."""
+        while True:
+            next_cut = min((c for c in cuts if c > self.start + 1e-6), default=None)
+            window_end = self.shot_start + self.settings.segment_sec * (
+                int((self.start - self.shot_start + 1e-6) // self.settings.segment_sec) + 1)
+            end = window_end if next_cut is None else min(window_end, next_cut)
+            if end > safe_sec + 1e-6:
+                if not final or self.start >= safe_sec - 1e-3:
+                    return
+                end = safe_sec
+            self._close(end)
+            if next_cut is not None and abs(end - next_cut) < 1e-6:
+                self.shot_idx += 1
+                self.shot_start = next_cut
+            self.start = end
+
+    def _close(self, end: float) -> None:
+        inside = [s for s in self.samples if self.start - 1e-6 <= s[0] < end - 1e-6]
+        if not inside:  # a segment shorter than the sampling step: use the latest frame before it
+            before = [s for s in self.samples if s[0] < end]
+            inside = before[-1:] or self.samples[:1]
+        if not inside:
+            return
+        idx = len(self.segments)
+        middle = inside[len(inside) // 2][1]
+        name = f"{idx:05d}.jpg"
+        _write_jpeg(self.thumb_dir / name, middle)
+        model_frames = None
+        if self.settings.model_frames:
+            picks = np.linspace(0, len(inside) - 1, self.settings.model_frames).round().astype(int)
+            model_frames = np.stack([inside[i][2] for i in picks])
+        self.segments.append(SegmentResult(
+            idx=idx, start_sec=round(self.start, 3), end_sec=round(end, 3), shot_idx=self.shot_idx,
+            thumbnail=name, descriptor=describe_frames([_shrink(s[1]) for s in inside]),
+            model_frames=model_frames))
+        # keep the frame on screen at ``end`` too: a next segment shorter than the sampling step has none of its own
+        on_screen = [s for s in self.samples if s[0] < end - 1e-6][-1:]
+        later = [s for s in self.samples if s[0] >= end - 1e-6]
+        self.samples = later if later and later[0][0] <= end + 1e-6 else on_screen + later
+
+
+def _shrink(frame: np.ndarray, width: int = 64) -> np.ndarray:
+    """Nearest-neighbour downsample for the descriptor (statistics, not looks)."""
+    step = max(1, frame.shape[1] // width)
+    return frame[::step, ::step]
+
+
+def _write_jpeg(path: Path, rgb: np.ndarray, quality: int = 80) -> None:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, format="JPEG", quality=quality)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(buffer.getvalue())
+    tmp.replace(path)
+
+
+class _OcrSpans:
+    """Turns text read at successive times into spans: a line seen at consecutive reads is one
+    span from its first read to one interval after its last."""
+
+    def __init__(self, every_sec: float):
+        self.every_sec = every_sec
+        self.open: dict[str, dict[str, Any]] = {}
+        self.spans: list[dict[str, Any]] = []
+
+    def observe(self, t: float, lines: list[str]) -> None:
+        seen = {}
+        for line in lines:
+            text = " ".join(line.split())
+            if text:
+                seen[text.lower()] = text
+        for key in list(self.open):
+            if key not in seen:
+                self._finish(key)
+        for key, text in seen.items():
+            if key in self.open:
+                self.open[key]["end"] = round(t + self.every_sec, 3)
+            else:
+                self.open[key] = {"start": round(t, 3), "end": round(t + self.every_sec, 3), "text": text}
+
+    def close(self) -> None:
+        for key in list(self.open):
+            self._finish(key)
+        self.spans.sort(key=lambda span: (span["start"], span["text"]))
+
+    def _finish(self, key: str) -> None:
+        self.spans.append(self.open.pop(key))

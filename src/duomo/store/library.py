@@ -1,0 +1,318 @@
+"""LibraryStore: the indexed video library on disk, in LanceDB (embedded, no server).
+
+Tables (one row per segment and modality, as the index writes them):
+
+- ``videos``: one row per *committed* video: id, path, content hash, size, mtime, probe facts,
+  and ``details`` (JSON: shots, segments with thumbnails, transcript with word times, on-screen
+  text spans). A video is visible to search only once this row exists.
+- ``text``: speech chunks, on-screen text spans and captions with their MiniLM vectors.
+- ``visual``: one row per segment (and one ``video`` row per video, the mean) with the visual
+  vector (the default descriptor, or a retrieval model's embedding).
+
+Writes for one video go: ``begin`` (drop its ``videos`` row, then any rows of it), ``add_rows``,
+``commit`` (the ``videos`` row last). A run killed anywhere leaves the video either fully
+committed or invisible; the next run's ``begin`` clears its leftovers, so nothing is doubled.
+Searches keep only rows whose video id *and* content hash match a committed video.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from duomo.errors import DuomoError
+
+logger = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+TEXT_MODALITIES = ("speech", "ocr", "caption")
+ANN_MIN_ROWS = 50_000
+"""Below this many rows a table is searched exactly (a scan is fast enough); from here on an
+IVF index is built once and kept up to date by ``optimize``."""
+ANN_INDEX_TYPE = "IVF_FLAT"
+"""Inverted file over k-means partitions, exact distances inside the probed partitions. (IVF_PQ
+also works: a smaller index, but at 384-d on clustered embeddings its recall@10 stayed near 0.93
+and it took 9x longer to build; bench/search.py measures both settings.)"""
+NPROBES = 32
+"""IVF partitions visited per query."""
+REFINE_FACTOR = 10
+"""Candidates re-ranked with exact distances per result (for IVF_PQ; no effect on IVF_FLAT)."""
+MODALITIES = ("speech", "text", "visual", "all")
+"""What ``search --modality`` takes: ``text`` means on-screen text and captions."""
+
+
+class LibraryError(DuomoError):
+    """A library folder that cannot be used as asked."""
+
+
+@dataclass
+class VideoRecord:
+    """One committed video of the library."""
+
+    video_id: str
+    path: str
+    content_hash: str
+    size: int
+    mtime: float
+    duration_sec: float
+    width: int
+    height: int
+    fps: float
+    has_audio: bool
+    num_segments: int
+    indexed_at: float
+    details: dict[str, Any] = field(default_factory=dict)
+    """shots [[start, end]], segments [{idx, start, end, thumbnail}], transcript
+    [{start, end, text, words: [[word, start, end]]}], ocr [{start, end, text}], timings."""
+
+    def summary(self) -> dict[str, Any]:
+        """Everything but ``details``."""
+        out = asdict(self)
+        out.pop("details")
+        return out
+
+
+@dataclass
+class LibraryInfo:
+    """``library.json``: what the vectors of this library mean, so searches use the same models."""
+
+    text_model: str
+    text_dim: int
+    visual_kind: str
+    """"descriptor" (the default colour/layout descriptor) or "model" (a retrieval run)."""
+    visual_model: str
+    """Descriptor name, or the retrieval run's folder."""
+    visual_dim: int
+    schema_version: int = SCHEMA_VERSION
+
+
+class LibraryStore:
+    """Opens (or, with ``create=True``, creates) the library in ``db_dir``."""
+
+    def __init__(self, db_dir: str | Path, *, create: bool = False, info: LibraryInfo | None = None):
+        try:
+            import lancedb
+            import pyarrow as pa
+        except ImportError:
+            raise LibraryError("the video library needs lancedb: pip install 'duomo[search]'") from None
+        self.root = Path(db_dir).expanduser().resolve()
+        self._pa = pa
+        info_file = self.root / "library.json"
+        if info_file.is_file():
+            stored = LibraryInfo(**json.loads(info_file.read_text()))
+            if info is not None and (stored.visual_kind, stored.visual_model, stored.text_model) != (
+                    info.visual_kind, info.visual_model, info.text_model):
+                raise LibraryError(
+                    f"{self.root}: indexed with visual {stored.visual_kind} {stored.visual_model!r} and text "
+                    f"{stored.text_model!r}, not {info.visual_kind} {info.visual_model!r}; "
+                    "index into a new --db to change models")
+            self.info = stored
+        elif create:
+            if info is None:
+                raise ValueError("creating a library needs its LibraryInfo")
+            self.root.mkdir(parents=True, exist_ok=True)
+            _write_atomic(info_file, json.dumps(asdict(info), indent=2))
+            self.info = info
+        else:
+            hint = "" if self.root.exists() else " (no such folder)"
+            raise LibraryError(f"{self.root}: not a Duomo library{hint}; build one with duomo index PATH --db DIR")
+        self.thumbs = self.root / "thumbs"
+        self.db = lancedb.connect(str(self.root / "lance"))
+        self.videos_table = self._open("videos", self._videos_schema())
+        self.text_table = self._open("text", self._segment_schema(self.info.text_dim))
+        self.visual_table = self._open("visual", self._segment_schema(self.info.visual_dim))
+        self._committed: dict[str, str] | None = None
+
+    # --- schema ---------------------------------------------------------------------------
+
+    def _videos_schema(self):
+        pa = self._pa
+        return pa.schema([
+            ("video_id", pa.string()), ("path", pa.string()), ("content_hash", pa.string()),
+            ("size", pa.int64()), ("mtime", pa.float64()), ("duration_sec", pa.float64()),
+            ("width", pa.int32()), ("height", pa.int32()), ("fps", pa.float64()), ("has_audio", pa.bool_()),
+            ("num_segments", pa.int32()), ("indexed_at", pa.float64()), ("details", pa.string()),
+        ])
+
+    def _segment_schema(self, dim: int):
+        pa = self._pa
+        return pa.schema([
+            ("id", pa.string()), ("video_id", pa.string()), ("content_hash", pa.string()), ("path", pa.string()),
+            ("start", pa.float64()), ("end", pa.float64()), ("modality", pa.string()), ("text", pa.string()),
+            ("segment_idx", pa.int32()), ("thumbnail", pa.string()), ("words", pa.string()),
+            ("vector", pa.list_(pa.float32(), dim)),
+        ])
+
+    def _open(self, name: str, schema):
+        if name in self._table_names():
+            return self.db.open_table(name)
+        return self.db.create_table(name, schema=schema)
+
+    def _table_names(self) -> list[str]:
+        listing = self.db.list_tables() if hasattr(self.db, "list_tables") else self.db.table_names()
+        return list(getattr(listing, "tables", listing))
+
+    # --- reading --------------------------------------------------------------------------
+
+    def videos(self) -> list[VideoRecord]:
+        """Every committed video, by path."""
+        rows = self.videos_table.to_arrow().to_pylist()
+        return sorted((_record(row) for row in rows), key=lambda r: r.path)
+
+    def video(self, video_id: str) -> VideoRecord | None:
+        rows = self.videos_table.search().where(f"video_id = {_sql(video_id)}").limit(1).to_list()
+        return _record(rows[0]) if rows else None
+
+    def find_video(self, id_or_path: str) -> VideoRecord | None:
+        """A committed video by its id, or by its file path (as given or resolved)."""
+        found = self.video(id_or_path)
+        if found is not None:
+            return found
+        resolved = str(Path(id_or_path).expanduser().resolve())
+        rows = self.videos_table.search().where(f"path = {_sql(resolved)}").limit(1).to_list()
+        return _record(rows[0]) if rows else None
+
+    def committed(self) -> dict[str, str]:
+        """video id -> content hash of every committed video (cached until the next write)."""
+        if self._committed is None:
+            table = self.videos_table.to_arrow().select(["video_id", "content_hash"]).to_pydict()
+            self._committed = dict(zip(table["video_id"], table["content_hash"]))
+        return self._committed
+
+    def visible(self, rows: list[dict]) -> list[dict]:
+        """The rows that belong to a committed video (same content hash)."""
+        committed = self.committed()
+        return [row for row in rows if committed.get(row["video_id"]) == row["content_hash"]]
+
+    def thumbnail_path(self, relative: str) -> Path | None:
+        """The file of a stored thumbnail name, never anything outside the library's thumbs/."""
+        if not relative:
+            return None
+        candidate = (self.thumbs / relative).resolve()
+        if self.thumbs.resolve() not in candidate.parents or not candidate.is_file():
+            return None
+        return candidate
+
+    # --- writing (index only) ---------------------------------------------------------------
+
+    def begin(self, video_id: str) -> None:
+        """Make ``video_id`` invisible and remove every row and thumbnail it had."""
+        where = f"video_id = {_sql(video_id)}"
+        self.videos_table.delete(where)
+        self._committed = None
+        self.text_table.delete(where)
+        self.visual_table.delete(where)
+        shutil.rmtree(self.thumbs / video_id, ignore_errors=True)
+
+    def add_rows(self, text_rows: list[dict], visual_rows: list[dict]) -> None:
+        for table, rows in ((self.text_table, text_rows), (self.visual_table, visual_rows)):
+            if rows:
+                table.add(rows)
+
+    def commit(self, record: VideoRecord) -> None:
+        """The last write of a video: from now on searches see it."""
+        row = asdict(record)
+        row["details"] = json.dumps(record.details)
+        self.videos_table.add([row])
+        self._committed = None
+
+    def remove(self, video_id: str) -> None:
+        self.begin(video_id)
+
+    def finish_writes(self) -> None:
+        """After a run: (re)build the full-text index, build vector indexes on big tables, and
+        compact the tables (which also brings existing indexes up to date)."""
+        if self.text_table.count_rows() > 0:
+            self.text_table.create_fts_index("text", replace=True)
+        for table in (self.text_table, self.visual_table):
+            self.ensure_vector_index(table)
+        for table in (self.videos_table, self.text_table, self.visual_table):
+            try:
+                table.optimize()
+            except Exception as err:  # compaction is an optimisation; a failure must not lose the run
+                logger.warning("compacting %s failed: %s", table.name, err)
+
+    def ensure_vector_index(self, table, min_rows: int = ANN_MIN_ROWS) -> bool:
+        """Build an IVF cosine index on ``table`` once it has ``min_rows`` rows (once: later
+        rows are folded in by ``optimize``). Returns whether the table has one."""
+        if any(getattr(index, "index_type", "").startswith("IVF") for index in table.list_indices()):
+            return True
+        num_rows = table.count_rows()
+        if num_rows < min_rows:
+            return False
+        options = {}
+        if ANN_INDEX_TYPE == "IVF_PQ":
+            dim = table.schema.field("vector").type.list_size
+            options["num_sub_vectors"] = next(n for n in (dim // 8, dim // 4, dim // 2, dim, 1) if n and dim % n == 0)
+        table.create_index(metric="cosine", vector_column_name="vector", index_type=ANN_INDEX_TYPE,
+                           num_partitions=max(1, int(np.sqrt(num_rows))), **options)
+        return True
+
+    def has_fts(self) -> bool:
+        try:
+            return any(getattr(index, "index_type", "") == "FTS" for index in self.text_table.list_indices())
+        except Exception:
+            return False
+
+    # --- searching ---------------------------------------------------------------------------
+
+    def search_text(self, vector: np.ndarray, query: str, *, modalities: tuple[str, ...], limit: int) -> list[dict]:
+        """Hybrid search over the text table: vector similarity and full-text (BM25), fused by
+        reciprocal rank; rows of uncommitted videos are dropped. Each row gets ``score``."""
+        if self.text_table.count_rows() == 0:
+            return []
+        where = "modality IN (" + ", ".join(_sql(m) for m in modalities) + ")"
+        if query.strip() and self.has_fts():
+            rows = (self.text_table.search(query_type="hybrid").vector(vector.astype(np.float32).tolist())
+                    .text(query).where(where, prefilter=True).nprobes(NPROBES).refine_factor(REFINE_FACTOR)
+                    .limit(limit).to_list())
+            for row in rows:
+                row["score"] = float(row.get("_relevance_score", 0.0))
+        else:
+            rows = (self.text_table.search(vector.astype(np.float32).tolist()).metric("cosine")
+                    .where(where, prefilter=True).nprobes(NPROBES).refine_factor(REFINE_FACTOR)
+                    .limit(limit).to_list())
+            for row in rows:
+                row["score"] = 1.0 - float(row["_distance"])
+        return self.visible(rows)
+
+    def search_visual(self, vector: np.ndarray, *, modality: str = "visual", limit: int,
+                      exclude_video: str | None = None) -> list[dict]:
+        """Nearest visual rows (``visual`` segments or ``video`` means) by cosine similarity."""
+        if self.visual_table.count_rows() == 0:
+            return []
+        where = f"modality = {_sql(modality)}"
+        if exclude_video is not None:
+            where += f" AND video_id != {_sql(exclude_video)}"
+        rows = (self.visual_table.search(vector.astype(np.float32).tolist()).metric("cosine")
+                .where(where, prefilter=True).nprobes(NPROBES).refine_factor(REFINE_FACTOR).limit(limit).to_list())
+        for row in rows:
+            row["score"] = 1.0 - float(row["_distance"])
+        return self.visible(rows)
+
+    def visual_rows(self, video_id: str) -> list[dict]:
+        """Every visual row of one video (its segments and its mean)."""
+        return self.visual_table.search().where(f"video_id = {_sql(video_id)}").limit(1_000_000).to_list()
+
+
+def _record(row: dict) -> VideoRecord:
+    row = dict(row)
+    row["details"] = json.loads(row.get("details") or "{}")
+    return VideoRecord(**row)
+
+
+def _sql(value: str) -> str:
+    """A SQL string literal (single quotes doubled)."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
