@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from duomo.store.library import ANN_INDEX_TYPE, NPROBES, LibraryInfo, LibraryStore
+from duomo.store.library import ANN_INDEX_TYPE, NPROBES, LibraryInfo, LibraryStore, create_text_index
 
 OUT_DIR = Path(__file__).resolve().parent / "out"
 DIM = 384
@@ -95,7 +95,7 @@ def build(root: Path, rows: int, seed: int = 0) -> tuple[LibraryStore, np.ndarra
         "indexed_at": 0.0, "details": "{}"} for v in range(NUM_VIDEOS)])
     written = time.perf_counter() - started
     tic = time.perf_counter()
-    store.text_table.create_fts_index("text", replace=True)
+    create_text_index(store.text_table)
     fts_sec = time.perf_counter() - tic
     tic = time.perf_counter()
     store.ensure_vector_index(store.text_table)

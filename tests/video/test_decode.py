@@ -275,3 +275,26 @@ def test_every_rotation_matches_ffmpeg_autorotate(tmp_path, rotation):
         capture_output=True, check=True,
     ).stdout
     np.testing.assert_array_equal(np.frombuffer(raw, np.uint8).reshape(clip.frames.shape[1:]), clip.frames[0])
+
+
+def test_frame_views_convert_on_demand_at_each_size(tmp_path):
+    from duomo.video import iter_frame_views
+
+    path = make_video(tmp_path / "v.mkv", 6, 10.0, size=(64, 48))
+    views = []
+    for view in iter_frame_views(path):
+        full, small = view.rgb(), view.rgb(size=(32, 24))
+        views.append((view.frame_idx, view.pts_sec, full.shape, small.shape, view.width, view.height))
+        np.testing.assert_array_equal(full, expected_frames(6, (64, 48))[view.frame_idx])
+    assert views == [(i, pytest.approx(i / 10), (48, 64, 3), (24, 32, 3), 64, 48) for i in range(6)]
+
+
+def test_frame_views_without_loop_filter_are_close_to_the_filtered_ones(tmp_path):
+    from duomo.video import iter_frame_views
+
+    path = make_video(tmp_path / "v.mp4", 20, 10.0, size=(64, 48), pattern="square", codec="libx264", crf=35)
+    filtered = [v.rgb().astype(int) for v in iter_frame_views(path)]
+    unfiltered = [v.rgb().astype(int) for v in iter_frame_views(path, skip_loop_filter=True)]
+    assert len(unfiltered) == len(filtered) == 20
+    assert max(np.abs(a - b).mean() for a, b in zip(filtered, unfiltered)) < 4.0
+    assert any((a != b).any() for a, b in zip(filtered, unfiltered))  # the filter really was skipped

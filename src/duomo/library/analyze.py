@@ -53,6 +53,8 @@ class IndexSettings:
     """Seconds between frames read for on-screen text."""
     ocr_short_side: int = 480
     """Frames are read for text at this short side (720p -> 853x480)."""
+    fast_decode: bool = True
+    """Skip the codec's deblocking filter while decoding (about 1.6x faster on H.264)."""
     model_frames: int = 0
     """Frames per segment kept at ``model_frame_size`` for a retrieval model (0: none)."""
     model_frame_size: int = 64
@@ -126,7 +128,7 @@ def analyze_visual(path: str | Path, thumb_dir: Path, settings: IndexSettings, *
     next_sample = 0.0
     next_ocr = 0.0
     last_sec = 0.0
-    for view in iter_frame_views(path):
+    for view in iter_frame_views(path, skip_loop_filter=settings.fast_decode):
         t = view.pts_sec
         last_sec = t
         detector.push(view.rgb(size=analysis_size), view.frame_idx, t)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -229,7 +230,7 @@ class LibraryStore:
         """After a run: (re)build the full-text index, build vector indexes on big tables, and
         compact the tables (which also brings existing indexes up to date)."""
         if self.text_table.count_rows() > 0:
-            self.text_table.create_fts_index("text", replace=True)
+            create_text_index(self.text_table)
         for table in (self.text_table, self.visual_table):
             self.ensure_vector_index(table)
         for table in (self.videos_table, self.text_table, self.visual_table):
@@ -299,6 +300,15 @@ class LibraryStore:
     def visual_rows(self, video_id: str) -> list[dict]:
         """Every visual row of one video (its segments and its mean)."""
         return self.visual_table.search().where(f"video_id = {_sql(video_id)}").limit(1_000_000).to_list()
+
+
+def create_text_index(table) -> None:
+    """(Re)build the BM25 full-text index on the ``text`` column."""
+    with warnings.catch_warnings():
+        # lancedb 0.40 marks create_fts_index deprecated, but its replacement does not build an
+        # index that full-text queries accept yet
+        warnings.simplefilter("ignore")
+        table.create_fts_index("text", replace=True)
 
 
 def _record(row: dict) -> VideoRecord:

@@ -308,15 +308,22 @@ def iter_frames(
 
 
 def iter_frame_views(
-    path: str | Path, *, start_sec: float = 0.0, end_sec: float | None = None
+    path: str | Path, *, start_sec: float = 0.0, end_sec: float | None = None, skip_loop_filter: bool = False
 ) -> Iterator[FrameView]:
     """Every frame with ``start_sec <= pts < end_sec``, in time order, as an unconverted
-    ``FrameView`` (one decoded frame held at a time). Errors as ``iter_frames``."""
+    ``FrameView`` (one decoded frame held at a time). Errors as ``iter_frames``.
+
+    ``skip_loop_filter`` skips the codec's deblocking filter (H.264/HEVC): about 1.6x faster
+    decoding of 720p H.264, at the price of slight blockiness, which analysis (shots, OCR,
+    thumbnails) does not mind. Frames are then no longer bit-exact.
+    """
     _check_range(start_sec, end_sec)
     container = open_container(path)
     converters: dict[tuple, _RgbConverter] = {}
     try:
         stream = find_video_stream(container, path)
+        if skip_loop_filter:
+            stream.codec_context.options = {**stream.codec_context.options, "skip_loop_filter": "all"}
         for frame in _stream_frames(container, stream, path, None, start_sec, end_sec,
                                     lambda raw: FrameView(raw, converters)):
             view = frame.image
