@@ -292,9 +292,14 @@ def test_frame_views_convert_on_demand_at_each_size(tmp_path):
 def test_frame_views_without_loop_filter_are_close_to_the_filtered_ones(tmp_path):
     from duomo.video import iter_frame_views
 
-    path = make_video(tmp_path / "v.mp4", 20, 10.0, size=(64, 48), pattern="square", codec="libx264", crf=35)
+    from duomo.video import write_video
+
+    rng = np.random.default_rng(0)
+    texture = rng.integers(0, 256, (96, 128, 3), dtype=np.uint8)
+    frames = [np.roll(texture, 3 * i, axis=1) for i in range(20)]  # detail that moves: blocks to smooth
+    path = write_video(tmp_path / "v.mp4", frames, 10.0, codec="libx264", crf=35)
     filtered = [v.rgb().astype(int) for v in iter_frame_views(path)]
     unfiltered = [v.rgb().astype(int) for v in iter_frame_views(path, skip_loop_filter=True)]
     assert len(unfiltered) == len(filtered) == 20
-    assert max(np.abs(a - b).mean() for a, b in zip(filtered, unfiltered)) < 4.0
+    assert max(np.abs(a - b).mean() for a, b in zip(filtered, unfiltered)) < 8.0
     assert any((a != b).any() for a, b in zip(filtered, unfiltered))  # the filter really was skipped
