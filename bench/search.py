@@ -59,7 +59,9 @@ def build(root: Path, rows: int, seed: int = 0) -> tuple[LibraryStore, np.ndarra
     centers /= np.linalg.norm(centers, axis=1, keepdims=True)
     vectors_file = root / "vectors.npy"
     if (root / "done").exists():
-        return LibraryStore(root), np.load(vectors_file, mmap_mode="r"), centers
+        store = LibraryStore(root)
+        store.ensure_vector_index(store.text_table)  # indexes added since the table was built
+        return store, np.load(vectors_file, mmap_mode="r"), centers
     shutil.rmtree(root, ignore_errors=True)
     info = LibraryInfo(text_model="all-MiniLM-L6-v2", text_dim=DIM, visual_kind="descriptor",
                        visual_model="bench", visual_dim=8)
