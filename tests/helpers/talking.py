@@ -10,7 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from duomo.speech.tts import synthesize
+from duomo.speech.tts import synthesize_many
 from duomo.video.encode import write_video
 
 SAMPLE_RATE = 16000
@@ -58,13 +58,14 @@ def speech_track(
     speech: list[tuple[float, str]], duration_sec: float, voice: str = "joe"
 ) -> tuple[np.ndarray, tuple[SpokenLine, ...]]:
     """A 16 kHz soundtrack (round(duration * 16000),) float32 with each sentence synthesized
-    by ``voice`` and placed at its start time, plus the truth about each. Sentences must not
-    overlap or run past the end."""
+    by ``voice`` (one Piper process for all of them) and placed at its start time, plus the
+    truth about each. Sentences must not overlap or run past the end."""
     audio = np.zeros(round(duration_sec * SAMPLE_RATE), dtype=np.float32)
     lines = []
     previous_end = 0.0
-    for start_sec, text in sorted(speech):
-        voice_audio, _ = synthesize(text, voice=voice, sample_rate=SAMPLE_RATE)
+    speech = sorted(speech)
+    spoken = synthesize_many([text for _, text in speech], voice=voice, sample_rate=SAMPLE_RATE)
+    for (start_sec, text), (voice_audio, _) in zip(speech, spoken):
         first = round(start_sec * SAMPLE_RATE)
         end_sec = start_sec + len(voice_audio) / SAMPLE_RATE
         if start_sec < previous_end or first + len(voice_audio) > len(audio):

@@ -10,7 +10,7 @@ import pytest
 
 from duomo.errors import DuomoError
 from duomo.speech import tts
-from duomo.speech.tts import VoiceError, list_voices, synthesize
+from duomo.speech.tts import VoiceError, list_voices, synthesize, synthesize_many
 
 SENTENCE = "The quick brown fox jumps over the lazy dog."  # nine words, about 2.5 s spoken
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")
@@ -95,3 +95,28 @@ def test_missing_espeak_leaves_only_piper(monkeypatch):
 def test_empty_text_is_rejected():
     with pytest.raises(ValueError, match="some text"):
         synthesize("  ", voice="joe")
+
+
+@pytest.mark.slow
+def test_synthesize_many_with_piper_keeps_the_order():
+    texts = ["Yes.", SENTENCE + " " + SENTENCE, "Hello there,\nhow are you?"]
+    spoken = synthesize_many(texts, voice="joe", sample_rate=16000)
+    assert [rate for _, rate in spoken] == [16000] * 3
+    seconds = [len(audio) / 16000 for audio, _ in spoken]
+    # one word, eighteen words, five words: the lengths follow the lines
+    assert seconds[0] < 1.2 < seconds[2] < 2.5 < 4.0 < seconds[1]
+    # the same line alone comes out about as long (Piper adds random variation to each run)
+    alone, rate = synthesize(texts[2], voice="joe")
+    assert abs(len(alone) / rate - seconds[2]) < 0.3
+
+
+@needs_espeak
+def test_synthesize_many_with_espeak_matches_one_at_a_time():
+    texts = ["Good morning.", "See you tomorrow at the station."]
+    spoken = synthesize_many(texts, voice="en")
+    for text, (audio, rate) in zip(texts, spoken):
+        single, single_rate = synthesize(text, voice="en")
+        assert rate == single_rate and np.array_equal(audio, single)
+    assert synthesize_many([], voice="en") == []
+    with pytest.raises(ValueError, match="every line"):
+        synthesize_many(["fine", " "], voice="en")

@@ -4,6 +4,6 @@ Model libraries are imported when a recognizer is built, not when this package i
 """
 
 from duomo.speech.asr import SpeechRecognizer, SpeechSegment, Word
-from duomo.speech.tts import VoiceError, list_voices, synthesize
+from duomo.speech.tts import VoiceError, list_voices, synthesize, synthesize_many
 
-__all__ = ["SpeechRecognizer", "SpeechSegment", "VoiceError", "Word", "list_voices", "synthesize"]
+__all__ = ["SpeechRecognizer", "SpeechSegment", "VoiceError", "Word", "list_voices", "synthesize", "synthesize_many"]

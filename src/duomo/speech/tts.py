@@ -16,6 +16,7 @@ from pathlib import Path
 import shutil
 import subprocess
 import sys
+import tempfile
 import wave
 
 import av
@@ -63,6 +64,29 @@ def synthesize(text: str, *, voice: str = "joe", sample_rate: int | None = None)
     return audio, rate
 
 
+def synthesize_many(
+    texts: list[str], *, voice: str = "joe", sample_rate: int | None = None
+) -> list[tuple[np.ndarray, int]]:
+    """:func:`synthesize` for many lines at once: one (waveform, rate) per text, in order.
+
+    For Piper this starts one process for all lines instead of one per line (loading the
+    program and its voice takes about a second, far longer than a short line takes to speak),
+    so dubbing and subtitles should use it. Line breaks inside a text are read as spaces.
+    """
+    if not texts:
+        return []
+    if any(not text.strip() for text in texts):
+        raise ValueError("synthesize_many needs some text in every line")
+    if voice in PIPER_VOICES and _has_piper(PIPER_VOICES[voice]):
+        spoken = _run_piper_lines(texts, PIPER_VOICES[voice])
+    else:
+        spoken = [synthesize(text, voice=voice) for text in texts]
+    if sample_rate is None:
+        return spoken
+    return [(resample(audio, rate, sample_rate), sample_rate) if rate != sample_rate else (audio, rate)
+            for audio, rate in spoken]
+
+
 def resample(audio: np.ndarray, rate: int, new_rate: int) -> np.ndarray:
     """Resample a mono float32 waveform (S,) from ``rate`` to ``new_rate`` Hz with
     libswresample: (round(S * new_rate / rate),) float32."""
@@ -107,6 +131,27 @@ def _run_piper(text: str, package: str) -> tuple[np.ndarray, int]:
         raise VoiceError(f"piper failed (exit {done.returncode}): {reason[0]}")
     audio = np.frombuffer(done.stdout, dtype="<i2").astype(np.float32) / 32768.0
     return audio, rate
+
+
+def _run_piper_lines(texts: list[str], package: str) -> list[tuple[np.ndarray, int]]:
+    """One ``python -m piper`` process for many lines: it writes one WAV per stdin line into a
+    temporary directory, named by a monotonic clock, so sorted names are in line order."""
+    model, config = _piper_model(package)
+    with tempfile.TemporaryDirectory(prefix="duomo-piper-") as out_dir:
+        command = [sys.executable, "-m", "piper", "-m", str(model), "-c", str(config), "-d", out_dir]
+        lines = "\n".join(" ".join(text.split()) for text in texts) + "\n"
+        done = subprocess.run(command, input=lines.encode(), capture_output=True)
+        files = sorted(Path(out_dir).glob("*.wav"), key=lambda path: int(path.stem))
+        if done.returncode != 0 or len(files) != len(texts):
+            reason = done.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no audio"]
+            raise VoiceError(f"piper failed (exit {done.returncode}, {len(files)} of {len(texts)} lines "
+                             f"spoken): {reason[0]}")
+        spoken = []
+        for path in files:
+            with wave.open(str(path)) as wav:
+                rate, frames = wav.getframerate(), wav.readframes(wav.getnframes())
+            spoken.append((np.frombuffer(frames, dtype="<i2").astype(np.float32) / 32768.0, rate))
+    return spoken
 
 
 @functools.cache
