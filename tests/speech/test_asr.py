@@ -10,8 +10,9 @@ import pytest
 
 from duomo.errors import DuomoError, MediaError
 from duomo.eval.metrics import speech_words, word_error_rate
+from duomo.speech import asr
 from duomo.speech.asr import SpeechRecognizer, SpeechSegment, Word
-from duomo.video import decode_audio
+from duomo.video import decode_audio, write_audio
 from tests.helpers.talking import make_talking_video
 from tests.helpers.videos import make_video
 
@@ -109,3 +110,47 @@ def test_model_that_is_not_a_directory_is_named(tmp_path):
     pytest.importorskip("faster_whisper")
     with pytest.raises(DuomoError, match="not a CTranslate2 Whisper model directory"):
         SpeechRecognizer(model=str(tmp_path / "nowhere"))
+
+
+def test_long_files_come_in_windows_cut_in_pauses(tmp_path, monkeypatch):
+    # 20 s of 16 kHz audio: a tone that falls silent for 0.5 s around 5.2 s, 12.0 s and 17.5 s
+    rate = 16000
+    t = np.arange(20 * rate) / rate
+    audio = (0.3 * np.sin(2 * np.pi * 300 * t)).astype(np.float32)
+    for pause_sec in (5.2, 12.0, 17.5):
+        audio[round((pause_sec - 0.25) * rate) : round((pause_sec + 0.25) * rate)] = 0
+    path = write_audio(tmp_path / "long.wav", audio, rate)  # PCM: seeking is sample-exact
+    monkeypatch.setattr(asr, "WINDOW_SEC", 7.0)
+    monkeypatch.setattr(asr, "CUT_SEARCH_SEC", 3.0)
+    windows = list(asr._audio_windows(path))
+    starts = [start for start, _ in windows]
+    # window 1 covers [0, 7) and is cut in the pause at 5.2 s; window 2 starts there, covers
+    # up to 12.x and is cut in the pause at 12 s; window 3 ends before 19.x, in the pause at 17.5 s
+    assert len(windows) == 4
+    assert [abs(start - pause) < 0.25 for start, pause in zip(starts[1:], (5.2, 12.0, 17.5))] == [True] * 3
+    assert starts[0] == 0.0
+    for (start, window), next_start in zip(windows, starts[1:] + [20.0]):
+        assert start + len(window) / rate == pytest.approx(next_start, abs=1e-9)
+    assert np.array_equal(np.concatenate([w for _, w in windows]), decode_audio(path, rate))
+
+
+def test_file_without_audio_has_no_windows(tmp_path):
+    path = make_video(tmp_path / "silent.mkv", num_frames=5, fps=10)
+    assert list(asr._audio_windows(path)) == []
+
+
+@pytest.mark.slow
+def test_windowed_transcription_matches_the_whole(talking, recognizer, monkeypatch):
+    whole = _words(recognizer.transcribe(talking.path))
+    monkeypatch.setattr(asr, "WINDOW_SEC", 7.0)
+    monkeypatch.setattr(asr, "CUT_SEARCH_SEC", 3.0)
+    cuts = [start for start, _ in asr._audio_windows(talking.path)][1:]
+    assert len(cuts) == 3  # 16 s in windows of at most 7 s, each cut up to 3 s early
+    assert not [c for c in cuts for line in talking.speech if line.voice_start_sec < c < line.voice_end_sec]
+    windowed = _words(recognizer.transcribe(talking.path))
+    assert [w.text for w in windowed] == [w.text for w in whole]
+    # Whisper stretches a segment's first word back into the silence before it and its last
+    # word forward, by amounts that depend on where its input starts (up to ~0.5 s here);
+    # word middles stay put
+    for a, b in zip(windowed, whole):
+        assert abs((a.start_sec + a.end_sec) / 2 - (b.start_sec + b.end_sec) / 2) < 0.4

@@ -120,3 +120,12 @@ def test_synthesize_many_with_espeak_matches_one_at_a_time():
     assert synthesize_many([], voice="en") == []
     with pytest.raises(ValueError, match="every line"):
         synthesize_many(["fine", " "], voice="en")
+
+
+@pytest.mark.slow
+def test_piper_without_variation_is_repeatable():
+    first, _ = synthesize(SENTENCE, voice="joe", use_variation=False)
+    again = synthesize_many(["Yes.", SENTENCE], voice="joe", use_variation=False)[1][0]
+    assert np.array_equal(first, again)
+    varied = [synthesize(SENTENCE, voice="joe")[0] for _ in range(2)]
+    assert not (len(varied[0]) == len(varied[1]) and np.array_equal(*varied))

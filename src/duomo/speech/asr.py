@@ -6,6 +6,7 @@ nothing is downloaded at run time; the VAD model ships inside faster-whisper.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 import logging
 from pathlib import Path
@@ -88,16 +89,21 @@ class SpeechRecognizer:
         """Segments of speech in ``audio``, in time order.
 
         ``audio`` is a waveform (S,) float32 mono at 16 kHz, or a path to a video or audio file
-        (its first audio stream, decoded with ``duomo.video.decode_audio``). A file without an
-        audio stream, empty audio and silence give ``[]``. Every time has ``offset_sec`` added,
-        so a clip cut from a longer video reports times on the video's timeline.
+        (its first audio stream, decoded with ``duomo.video.decode_audio``). A file is decoded
+        and transcribed ``WINDOW_SEC`` at a time, each window ending at its quietest moment
+        near the cut, so memory stays flat however long the file is. A file without an audio
+        stream, empty audio and silence give ``[]``. Every time has ``offset_sec`` added, so a
+        clip cut from a longer video reports times on the video's timeline.
         """
         if isinstance(audio, (str, Path)):
-            waveform = _load_audio(audio)
-        else:
-            waveform = np.asarray(audio, dtype=np.float32)
-            if waveform.ndim != 1:
-                raise ValueError(f"audio must be mono (S,), got shape {waveform.shape}")
+            return [segment for window_sec, window in _audio_windows(audio)
+                    for segment in self._transcribe_array(window, offset_sec + window_sec)]
+        waveform = np.asarray(audio, dtype=np.float32)
+        if waveform.ndim != 1:
+            raise ValueError(f"audio must be mono (S,), got shape {waveform.shape}")
+        return self._transcribe_array(waveform, offset_sec)
+
+    def _transcribe_array(self, waveform: np.ndarray, offset_sec: float) -> list[SpeechSegment]:
         if waveform.size == 0:
             return []
         segments, _ = self._model.transcribe(
@@ -123,20 +129,43 @@ class SpeechRecognizer:
         return out
 
 
-def _load_audio(path: str | Path) -> np.ndarray:
-    """A file's first audio stream as (S,) float32 at 16 kHz; (0,) when it has no audio."""
+WINDOW_SEC = 600.0
+"""A file's audio is decoded and transcribed this many seconds at a time (10 min at 16 kHz
+float32 is 38 MB)."""
+
+CUT_SEARCH_SEC = 10.0
+"""Each window but the last ends at the quietest 100 ms within this many seconds before its
+nominal end, so the cut between windows falls in a pause rather than through a word."""
+
+
+def _audio_windows(path: str | Path) -> Iterator[tuple[float, np.ndarray]]:
+    """(start_sec, waveform (S,) float32 at 16 kHz) windows covering a file's first audio
+    stream, in order, without gaps or overlap. Nothing when the file has no audio stream."""
     from duomo.video import decode_audio
 
     if not Path(path).exists():
         raise MediaError(path, "no such file")
-    try:
-        return decode_audio(path, SAMPLE_RATE)
-    except MediaError:
-        # no audio stream (or no decodable samples in it) means no speech; anything else
-        # wrong with the file is the caller's to hear about
-        if _has_audio_stream(path):
+    if not _has_audio_stream(path):
+        return
+    hop = SAMPLE_RATE // 10
+    start = 0  # in samples
+    while True:
+        try:
+            window = decode_audio(path, SAMPLE_RATE, start / SAMPLE_RATE, start / SAMPLE_RATE + WINDOW_SEC)
+        except MediaError as err:
+            if start > 0 and "past the end" in err.reason:
+                return  # the previous window ended exactly at the end of the audio
             raise
-        return np.zeros(0, dtype=np.float32)
+        if len(window) < round(WINDOW_SEC * SAMPLE_RATE):  # the last window
+            yield start / SAMPLE_RATE, window
+            return
+        # end in the middle of the quietest 100 ms frame of the search span
+        search = round(min(CUT_SEARCH_SEC, WINDOW_SEC / 2) * SAMPLE_RATE) // hop * hop
+        span = window[len(window) - search :].reshape(-1, hop)
+        quietest = int(np.argmin((span**2).mean(axis=1)))
+        cut = len(window) - len(span) * hop + quietest * hop + hop // 2
+        yield start / SAMPLE_RATE, window[:cut]
+        start += cut
 
 
 def _has_audio_stream(path: str | Path) -> bool:
@@ -147,7 +176,6 @@ def _has_audio_stream(path: str | Path) -> bool:
         return bool(container.streams.audio)
     finally:
         container.close()
-
 
 
 def _sec(value: float) -> float:

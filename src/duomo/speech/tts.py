@@ -41,18 +41,23 @@ def list_voices() -> list[str]:
     return piper + list(_espeak_voices())
 
 
-def synthesize(text: str, *, voice: str = "joe", sample_rate: int | None = None) -> tuple[np.ndarray, int]:
+def synthesize(
+    text: str, *, voice: str = "joe", sample_rate: int | None = None, use_variation: bool = True
+) -> tuple[np.ndarray, int]:
     """Speak ``text`` with ``voice``: returns (waveform (S,) float32 mono in [-1, 1], rate).
 
     The rate is the voice's own (22050 Hz for joe and espeak-ng) unless ``sample_rate`` asks
-    for another, in which case the audio is resampled (libswresample). Raises VoiceError naming
+    for another, in which case the audio is resampled (libswresample). Piper voices vary their
+    tone and timing at random from run to run; ``use_variation=False`` turns that off, so the
+    same text always gives the same samples (a flatter voice; test media use it). espeak-ng
+    is always repeatable. Raises VoiceError naming
     the voice and the installed ones when ``voice`` is not installed, and when the
     synthesizer fails.
     """
     if not text.strip():
         raise ValueError("synthesize needs some text")
     if voice in PIPER_VOICES and _has_piper(PIPER_VOICES[voice]):
-        audio, rate = _run_piper(text, PIPER_VOICES[voice])
+        audio, rate = _run_piper(text, PIPER_VOICES[voice], use_variation)
     elif voice in _espeak_voices():
         audio, rate = _run_espeak(text, voice)
     else:
@@ -65,7 +70,7 @@ def synthesize(text: str, *, voice: str = "joe", sample_rate: int | None = None)
 
 
 def synthesize_many(
-    texts: list[str], *, voice: str = "joe", sample_rate: int | None = None
+    texts: list[str], *, voice: str = "joe", sample_rate: int | None = None, use_variation: bool = True
 ) -> list[tuple[np.ndarray, int]]:
     """:func:`synthesize` for many lines at once: one (waveform, rate) per text, in order.
 
@@ -78,9 +83,9 @@ def synthesize_many(
     if any(not text.strip() for text in texts):
         raise ValueError("synthesize_many needs some text in every line")
     if voice in PIPER_VOICES and _has_piper(PIPER_VOICES[voice]):
-        spoken = _run_piper_lines(texts, PIPER_VOICES[voice])
+        spoken = _run_piper_lines(texts, PIPER_VOICES[voice], use_variation)
     else:
-        spoken = [synthesize(text, voice=voice) for text in texts]
+        spoken = [synthesize(text, voice=voice, use_variation=use_variation) for text in texts]
     if sample_rate is None:
         return spoken
     return [(resample(audio, rate, sample_rate), sample_rate) if rate != sample_rate else (audio, rate)
@@ -119,11 +124,18 @@ def _piper_model(package: str) -> tuple[Path, Path]:
     return models[0], models[0].with_suffix(".onnx.json")
 
 
-def _run_piper(text: str, package: str) -> tuple[np.ndarray, int]:
+def _piper_noise_args(use_variation: bool) -> list[str]:
+    """No arguments (the voice's own noise settings), or zero noise: the VITS model then has
+    nothing random left, so its output is repeatable."""
+    return [] if use_variation else ["--noise-scale", "0", "--noise-w-scale", "0"]
+
+
+def _run_piper(text: str, package: str, use_variation: bool) -> tuple[np.ndarray, int]:
     """``python -m piper`` (this interpreter) with the text on stdin, raw int16 on stdout."""
     model, config = _piper_model(package)
     rate = int(json.loads(config.read_text())["audio"]["sample_rate"])
-    command = [sys.executable, "-m", "piper", "-m", str(model), "-c", str(config), "--output-raw"]
+    command = [sys.executable, "-m", "piper", "-m", str(model), "-c", str(config), "--output-raw",
+               *_piper_noise_args(use_variation)]
     # one sentence per line: piper reads stdin line by line
     done = subprocess.run(command, input=text.replace("\n", " ").encode(), capture_output=True)
     if done.returncode != 0 or not done.stdout:
@@ -133,12 +145,13 @@ def _run_piper(text: str, package: str) -> tuple[np.ndarray, int]:
     return audio, rate
 
 
-def _run_piper_lines(texts: list[str], package: str) -> list[tuple[np.ndarray, int]]:
+def _run_piper_lines(texts: list[str], package: str, use_variation: bool) -> list[tuple[np.ndarray, int]]:
     """One ``python -m piper`` process for many lines: it writes one WAV per stdin line into a
     temporary directory, named by a monotonic clock, so sorted names are in line order."""
     model, config = _piper_model(package)
     with tempfile.TemporaryDirectory(prefix="duomo-piper-") as out_dir:
-        command = [sys.executable, "-m", "piper", "-m", str(model), "-c", str(config), "-d", out_dir]
+        command = [sys.executable, "-m", "piper", "-m", str(model), "-c", str(config), "-d", out_dir,
+                   *_piper_noise_args(use_variation)]
         lines = "\n".join(" ".join(text.split()) for text in texts) + "\n"
         done = subprocess.run(command, input=lines.encode(), capture_output=True)
         files = sorted(Path(out_dir).glob("*.wav"), key=lambda path: int(path.stem))
