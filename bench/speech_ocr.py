@@ -6,8 +6,9 @@
 Everything runs on one thread (faster-whisper's cpu_threads, onnxruntime's intra/inter-op
 threads), except Piper, whose command line picks its own onnxruntime threads. The speech is
 synthesized with the bundled Piper voice (all sentences in one Piper process), so the
-recognizer's word error rate on it is printed too. Figures are medians over rounds; results go to bench/out/speech_ocr.json (quick:
-speech_ocr_quick.json) and, as one JSON line, to the end of stdout.
+recognizer's word error rate on it is printed too. Figures are medians over rounds; results
+go to bench/out/speech_ocr.json (quick: speech_ocr_quick.json) and, as one JSON line, to the
+end of stdout.
 """
 
 from __future__ import annotations
@@ -100,6 +101,18 @@ def caption_frame(size: tuple[int, int], text: str, seed: int) -> np.ndarray:
     return frame
 
 
+def measure(fn, wall: list[float], cpu: list[float]):
+    """Run ``fn`` once; append its wall seconds and its CPU seconds (this process and the
+    child processes it waited for) to the lists; return what it returned. On a busy machine
+    the CPU seconds of a one-thread figure are close to its wall time on an idle core."""
+    before, start = os.times(), time.perf_counter()
+    result = fn()
+    wall.append(time.perf_counter() - start)
+    after = os.times()
+    cpu.append(sum(after[:4]) - sum(before[:4]))  # user, system, children's user, children's system
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="15 s of speech, 5 frames, one round (smoke test)")
@@ -123,44 +136,43 @@ def main() -> None:
     recognizer.transcribe(audio[: 16000 * 5])  # warm-up: first-call allocations
     reader.read(frames[(640, 360)][0])
     times: dict[str, list[float]] = {"asr": [], "ocr720": [], "ocr360": [], "piper": [], "espeak": []}
+    cpu: dict[str, list[float]] = {key: [] for key in times}
     hypothesis = ""
     tts_audio_sec = {}
     for _ in range(rounds):
-        start = time.perf_counter()
-        segments = recognizer.transcribe(audio)
-        times["asr"].append(time.perf_counter() - start)
+        segments = measure(lambda: recognizer.transcribe(audio), times["asr"], cpu["asr"])
         hypothesis = " ".join(s.text for s in segments)
         for size, key in [((1280, 720), "ocr720"), ((640, 360), "ocr360")]:
             for frame in frames[size]:
-                start = time.perf_counter()
-                reader.read(frame)
-                times[key].append(time.perf_counter() - start)
+                measure(lambda: reader.read(frame), times[key], cpu[key])
         for voice, key in [("joe", "piper"), ("en", "espeak")]:
-            start = time.perf_counter()
-            spoken, rate = synthesize(sentence, voice=voice)
-            times[key].append(time.perf_counter() - start)
+            spoken, rate = measure(lambda: synthesize(sentence, voice=voice), times[key], cpu[key])
             tts_audio_sec[key] = len(spoken) / rate
     wer = word_error_rate(transcript, hypothesis)
     read_720 = [b.text for b in reader.read(frames[(1280, 720)][0])]
     read_360 = [b.text for b in reader.read(frames[(640, 360)][0])]
 
-    asr_sec = statistics.median(times["asr"])
-    rows = [
-        ("ASR, Whisper tiny.en int8, 1 thread", f"{audio_sec:.1f} s of speech", asr_sec, f"{audio_sec / asr_sec:.1f}x real time"),
-        ("OCR 1280x720 frame, 1 thread", f"{len(frames[(1280, 720)])} frames", statistics.median(times["ocr720"]),
-         f"{1000 * statistics.median(times['ocr720']):.0f} ms/frame"),
-        ("OCR 640x360 frame, 1 thread", f"{len(frames[(640, 360)])} frames", statistics.median(times["ocr360"]),
-         f"{1000 * statistics.median(times['ocr360']):.0f} ms/frame"),
-        ("TTS piper joe, one sentence", f"{tts_audio_sec['piper']:.2f} s of audio", statistics.median(times["piper"]),
-         f"{tts_audio_sec['piper'] / statistics.median(times['piper']):.1f}x real time"),
-        ("TTS espeak-ng en, one sentence", f"{tts_audio_sec['espeak']:.2f} s of audio", statistics.median(times["espeak"]),
-         f"{tts_audio_sec['espeak'] / statistics.median(times['espeak']):.0f}x real time"),
+    med = {key: statistics.median(values) for key, values in times.items()}
+    med_cpu = {key: statistics.median(values) for key, values in cpu.items()}
+    rows = [  # (label, input, key, speed from the wall time, speed from the CPU time)
+        ("ASR, Whisper tiny.en int8, 1 thread", f"{audio_sec:.1f} s of speech", "asr",
+         f"{audio_sec / med['asr']:.1f}x real time", f"{audio_sec / med_cpu['asr']:.1f}x"),
+        ("OCR 1280x720 frame, 1 thread", f"{num_frames} frames", "ocr720",
+         f"{1000 * med['ocr720']:.0f} ms/frame", f"{1000 * med_cpu['ocr720']:.0f} ms"),
+        ("OCR 640x360 frame, 1 thread", f"{num_frames} frames", "ocr360",
+         f"{1000 * med['ocr360']:.0f} ms/frame", f"{1000 * med_cpu['ocr360']:.0f} ms"),
+        ("TTS piper joe, one sentence", f"{tts_audio_sec['piper']:.2f} s of audio", "piper",
+         f"{tts_audio_sec['piper'] / med['piper']:.1f}x real time",
+         f"{tts_audio_sec['piper'] / med_cpu['piper']:.1f}x"),
+        ("TTS espeak-ng en, one sentence", f"{tts_audio_sec['espeak']:.2f} s of audio", "espeak",
+         f"{tts_audio_sec['espeak'] / med['espeak']:.0f}x real time",
+         f"{tts_audio_sec['espeak'] / med_cpu['espeak']:.0f}x"),
     ]
     load = os.getloadavg()[0]
     print(f"load average after measuring: {load:.2f} on {os.cpu_count()} cores; medians of {rounds} rounds")
-    print(f"{'figure':<38} {'input':<20} {'seconds':>8}  speed")
-    for label, what, seconds, speed in rows:
-        print(f"{label:<38} {what:<20} {seconds:>8.3f}  {speed}")
+    print(f"{'figure':<38} {'input':<20} {'wall s':>7} {'cpu s':>7}  {'speed (wall)':<18} speed (cpu)")
+    for label, what, key, speed, cpu_speed in rows:
+        print(f"{label:<38} {what:<20} {med[key]:>7.3f} {med_cpu[key]:>7.3f}  {speed:<18} {cpu_speed}")
     print(f"ASR word error rate on the synthesized speech: {wer:.3f}")
     print(f"Piper, the whole {len(script)}-sentence script in one process (synthesize_many): {piper_script_sec:.1f} s "
           f"for {audio_sec:.0f} s of audio ({audio_sec / piper_script_sec:.1f}x real time)")
@@ -168,22 +180,25 @@ def main() -> None:
 
     report = {
         "quick": args.quick, "rounds": rounds, "load_average": round(load, 2),
-        "asr": {"audio_sec": round(audio_sec, 2), "seconds": round(asr_sec, 3),
-                "x_real_time": round(audio_sec / asr_sec, 2), "wer": round(wer, 4),
+        "asr": {"audio_sec": round(audio_sec, 2), "seconds": round(med["asr"], 3),
+                "x_real_time": round(audio_sec / med["asr"], 2), "cpu_seconds": round(med_cpu["asr"], 3),
+                "x_real_time_cpu": round(audio_sec / med_cpu["asr"], 2), "wer": round(wer, 4),
                 "seconds_per_round": [round(t, 3) for t in times["asr"]]},
-        "ocr": {"ms_per_frame_720p": round(1000 * statistics.median(times["ocr720"]), 1),
-                "ms_per_frame_360p": round(1000 * statistics.median(times["ocr360"]), 1),
+        "ocr": {"ms_per_frame_720p": round(1000 * med["ocr720"], 1),
+                "ms_per_frame_360p": round(1000 * med["ocr360"], 1),
+                "cpu_ms_per_frame_720p": round(1000 * med_cpu["ocr720"], 1),
+                "cpu_ms_per_frame_360p": round(1000 * med_cpu["ocr360"], 1),
                 "frames_per_round": num_frames, "read_720p": read_720, "read_360p": read_360},
         "tts": {
-            "piper_sentence_sec": round(statistics.median(times["piper"]), 3),
+            "piper_sentence_sec": round(med["piper"], 3),
             "piper_audio_sec": round(tts_audio_sec["piper"], 3),
-            "piper_x_real_time": round(tts_audio_sec["piper"] / statistics.median(times["piper"]), 2),
+            "piper_x_real_time": round(tts_audio_sec["piper"] / med["piper"], 2),
             "piper_script_sentences": len(script),
             "piper_script_sec": round(piper_script_sec, 3),
             "piper_script_x_real_time": round(audio_sec / piper_script_sec, 2),
-            "espeak_sentence_sec": round(statistics.median(times["espeak"]), 4),
+            "espeak_sentence_sec": round(med["espeak"], 4),
             "espeak_audio_sec": round(tts_audio_sec["espeak"], 3),
-            "espeak_x_real_time": round(tts_audio_sec["espeak"] / statistics.median(times["espeak"]), 1),
+            "espeak_x_real_time": round(tts_audio_sec["espeak"] / med["espeak"], 1),
         },
     }
     OUT_DIR.mkdir(parents=True, exist_ok=True)

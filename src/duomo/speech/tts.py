@@ -50,9 +50,8 @@ def synthesize(
     for another, in which case the audio is resampled (libswresample). Piper voices vary their
     tone and timing at random from run to run; ``use_variation=False`` turns that off, so the
     same text always gives the same samples (a flatter voice; test media use it). espeak-ng
-    is always repeatable. Raises VoiceError naming
-    the voice and the installed ones when ``voice`` is not installed, and when the
-    synthesizer fails.
+    is always repeatable. Raises VoiceError naming the voice and the installed ones when
+    ``voice`` is not installed, and when the synthesizer fails.
     """
     if not text.strip():
         raise ValueError("synthesize needs some text")
@@ -64,6 +63,7 @@ def synthesize(
         installed = ", ".join(list_voices()) or "none"
         raise VoiceError(f"voice {voice!r} is not installed (installed: {installed}); "
                          "pip install duomo[tts] for joe, apt-get install espeak-ng for the others")
+    logger.debug("voice %s spoke %d characters as %.2f s of audio", voice, len(text), len(audio) / rate)
     if sample_rate is not None and sample_rate != rate:
         audio, rate = resample(audio, rate, sample_rate), sample_rate
     return audio, rate
@@ -136,7 +136,7 @@ def _run_piper(text: str, package: str, use_variation: bool) -> tuple[np.ndarray
     rate = int(json.loads(config.read_text())["audio"]["sample_rate"])
     command = [sys.executable, "-m", "piper", "-m", str(model), "-c", str(config), "--output-raw",
                *_piper_noise_args(use_variation)]
-    # one sentence per line: piper reads stdin line by line
+    # piper speaks stdin line by line: one line keeps the text one utterance
     done = subprocess.run(command, input=text.replace("\n", " ").encode(), capture_output=True)
     if done.returncode != 0 or not done.stdout:
         reason = done.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no audio"]
