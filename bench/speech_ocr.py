@@ -58,26 +58,30 @@ SENTENCES = [
 CAPTIONS = ["BREAKING NEWS: STORM HITS THE COAST", "Kitchen window sale 42", "Chapter two: the journey"]
 
 
-def speech_script(seconds: float) -> list[str]:
-    """The first sentences of ``SENTENCES`` (repeated if need be) that take about ``seconds``
-    to speak, at roughly 2.8 words a second plus a 0.4 s pause each."""
-    script, total = [], 0.0
+def speech_audio(seconds: float) -> tuple[np.ndarray, list[str], tuple[int, float, float]]:
+    """At least ``seconds`` of speech: the first sentences of ``SENTENCES`` (repeated if need
+    be) spoken by the Piper voice in one process, 0.4 s apart. Returns (waveform (S,) float32
+    at 16 kHz, the sentences used, (sentences Piper spoke, their seconds of audio, seconds
+    Piper took))."""
+    # about 3.7 words a second: ask for 3.3 a second's worth, then keep what is needed
+    script, words = [], 0
     for sentence in SENTENCES * 4:
-        if total >= seconds:
+        if words >= 3.3 * seconds:
             break
         script.append(sentence)
-        total += len(sentence.split()) / 2.8 + 0.4
-    return script
-
-
-def speech_audio(script: list[str]) -> tuple[np.ndarray, float]:
-    """The script spoken by the Piper voice in one process, sentences 0.4 s apart:
-    (waveform (S,) float32 at 16 kHz, seconds Piper took)."""
+        words += len(sentence.split())
     start = time.perf_counter()
     spoken = synthesize_many(script, voice="joe", sample_rate=16000)
-    seconds = time.perf_counter() - start
+    piper_sec = time.perf_counter() - start
+    pieces, total = [], 0
     pause = np.zeros(6400, np.float32)
-    return np.concatenate([piece for audio, _ in spoken for piece in (audio, pause)]), seconds
+    for audio, _ in spoken:
+        pieces += [audio, pause]
+        total += len(audio) + len(pause)
+        if total >= seconds * 16000:
+            break
+    piper_audio_sec = sum(len(audio) for audio, _ in spoken) / 16000
+    return np.concatenate(pieces), script[: len(pieces) // 2], (len(script), piper_audio_sec, piper_sec)
 
 
 def caption_frame(size: tuple[int, int], text: str, seed: int) -> np.ndarray:
@@ -123,9 +127,8 @@ def main() -> None:
     if shutil.which("espeak-ng") is None:
         raise SystemExit("bench/speech_ocr.py needs espeak-ng for its espeak-ng figure")
 
-    script = speech_script(speech_sec)
+    audio, script, (piper_lines, piper_script_audio_sec, piper_script_sec) = speech_audio(speech_sec)
     transcript = " ".join(script)
-    audio, piper_script_sec = speech_audio(script)
     audio_sec = len(audio) / 16000
     recognizer = SpeechRecognizer(num_threads=1)
     reader = TextReader(num_threads=1)
@@ -174,8 +177,8 @@ def main() -> None:
     for label, what, key, speed, cpu_speed in rows:
         print(f"{label:<38} {what:<20} {med[key]:>7.3f} {med_cpu[key]:>7.3f}  {speed:<18} {cpu_speed}")
     print(f"ASR word error rate on the synthesized speech: {wer:.3f}")
-    print(f"Piper, the whole {len(script)}-sentence script in one process (synthesize_many): {piper_script_sec:.1f} s "
-          f"for {audio_sec:.0f} s of audio ({audio_sec / piper_script_sec:.1f}x real time)")
+    print(f"Piper, {piper_lines} sentences in one process (synthesize_many): {piper_script_sec:.1f} s for "
+          f"{piper_script_audio_sec:.0f} s of audio ({piper_script_audio_sec / piper_script_sec:.1f}x real time)")
     print(f"OCR read (first frame): 720p {read_720}; 360p {read_360}")
 
     report = {
@@ -183,6 +186,7 @@ def main() -> None:
         "asr": {"audio_sec": round(audio_sec, 2), "seconds": round(med["asr"], 3),
                 "x_real_time": round(audio_sec / med["asr"], 2), "cpu_seconds": round(med_cpu["asr"], 3),
                 "x_real_time_cpu": round(audio_sec / med_cpu["asr"], 2), "wer": round(wer, 4),
+                "transcript": transcript, "hypothesis": hypothesis,
                 "seconds_per_round": [round(t, 3) for t in times["asr"]]},
         "ocr": {"ms_per_frame_720p": round(1000 * med["ocr720"], 1),
                 "ms_per_frame_360p": round(1000 * med["ocr360"], 1),
@@ -193,9 +197,10 @@ def main() -> None:
             "piper_sentence_sec": round(med["piper"], 3),
             "piper_audio_sec": round(tts_audio_sec["piper"], 3),
             "piper_x_real_time": round(tts_audio_sec["piper"] / med["piper"], 2),
-            "piper_script_sentences": len(script),
+            "piper_script_sentences": piper_lines,
             "piper_script_sec": round(piper_script_sec, 3),
-            "piper_script_x_real_time": round(audio_sec / piper_script_sec, 2),
+            "piper_script_audio_sec": round(piper_script_audio_sec, 2),
+            "piper_script_x_real_time": round(piper_script_audio_sec / piper_script_sec, 2),
             "espeak_sentence_sec": round(med["espeak"], 4),
             "espeak_audio_sec": round(tts_audio_sec["espeak"], 3),
             "espeak_x_real_time": round(tts_audio_sec["espeak"] / med["espeak"], 1),
