@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
@@ -38,13 +39,13 @@ def run(args: argparse.Namespace) -> int:
 
 def print_results(title: str, results, thumbs) -> None:
     """A table of grouped hits (shared by search and similar)."""
-    table = Table(title=escape(title))
+    table = Table(title=escape(title), caption=escape(f"thumbnails are under {thumbs}; --json gives full paths"))
     for column, justify in (("video", "left"), ("score", "right"), ("at", "right"), ("kind", "left"),
                             ("matched", "left"), ("thumbnail", "left")):
-        table.add_column(column, justify=justify)
+        table.add_column(column, justify=justify, overflow="fold")  # paths wrap, never cut
     for result in results:
         for n, hit in enumerate(result.hits):
-            table.add_row(escape(result.path) if n == 0 else "", f"{hit.score:.4f}",
+            table.add_row(escape(Path(result.path).name) if n == 0 else "", f"{hit.score:.4f}",
                           f"{hit.start_sec:.1f}-{hit.end_sec:.1f} s", hit.modality, escape(hit.text[:60]),
-                          escape(str(thumbs / hit.thumbnail)) if hit.thumbnail else "")
+                          escape(hit.thumbnail))
     Console().print(table)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -102,6 +103,9 @@ class LibraryStore:
     """Opens (or, with ``create=True``, creates) the library in ``db_dir``."""
 
     def __init__(self, db_dir: str | Path, *, create: bool = False, info: LibraryInfo | None = None):
+        # lance's Rust side logs warnings (k-means empty clusters, projection deprecations) straight
+        # to stderr; a user's terminal gets errors only, unless they ask for more
+        os.environ.setdefault("LANCEDB_LOG", "error")
         try:
             import lancedb
             import pyarrow as pa
