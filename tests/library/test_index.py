@@ -5,6 +5,7 @@ incremental runs (unchanged, changed, pruned), bad files, commits that survive a
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -202,3 +203,40 @@ def test_index_cli_reports_and_json(corpus: Path, tmp_path: Path):
     assert json.loads(result.stdout)["results"][0]["path"].endswith("red_blue.mp4")
     result = duomo("search", "anything", "--db", str(tmp_path / "nowhere"))
     assert result.returncode == 2 and "not a Duomo library" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_killed_runs_then_a_full_run_give_the_clean_result(corpus: Path, tmp_path: Path):
+    """SIGKILL ``duomo index`` at several moments, run it again to the end: the library equals
+    one built in a single run (same videos, same row counts, nothing doubled)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    clean = tmp_path / "clean"
+    run_index([corpus], clean)
+    db = tmp_path / "db"
+    command = [sys.executable, "-m", "duomo.cli.main", "index", str(corpus), "--db", str(db), "--no-speech",
+               "--no-ocr", "--segment-sec", "1", "--workers", "2"]
+    kills = 0
+    for delay in (2.0, 3.5, 5.0, 6.5):
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                   start_new_session=True)
+        time.sleep(delay)
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)  # the workers too
+            kills += 1
+        process.wait()
+        if db.exists():
+            store = LibraryStore(db)
+            rows = store.visual_table.to_arrow().to_pylist()
+            visible = store.visible(rows)
+            committed = {v.video_id: v.num_segments for v in store.videos()}
+            # whatever is visible is whole: a committed video has all its segment rows, once
+            for video_id, num_segments in committed.items():
+                assert sum(1 for r in visible if r["video_id"] == video_id) == num_segments + 1
+    assert kills >= 2  # the kills landed while runs were under way
+    final = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert final.returncode == 0, final.stderr
+    assert row_counts(db) == row_counts(clean)
+    assert sorted(v.path for v in LibraryStore(db).videos()) == sorted(v.path for v in LibraryStore(clean).videos())
