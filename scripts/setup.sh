@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 
 # ffmpeg: only the benchmarks use the command-line tool (as the baseline to beat);
 # Duomo itself reads and writes video through PyAV's bundled FFmpeg libraries.
-APT_PACKAGES=(ffmpeg)
+# espeak-ng: the espeak-ng voices of duomo.speech.tts ("en", "es", "fr", ...), run as a program.
+APT_PACKAGES=(ffmpeg espeak-ng)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
@@ -18,7 +19,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
     echo "setup: installing ${missing[*]} with apt-get"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   else
-    echo "setup: warning: ${missing[*]} not installed and not root; benchmarks and METEOR need them" >&2
+    echo "setup: warning: ${missing[*]} not installed and not root; benchmarks, METEOR and the espeak-ng voices need them" >&2
   fi
 fi
 

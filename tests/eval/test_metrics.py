@@ -17,7 +17,9 @@ from duomo.eval.metrics import (
     confusion_matrix,
     multilabel_scores,
     precision_recall_f1,
+    speech_words,
     top_k_accuracy,
+    word_error_rate,
 )
 
 # three different captions, so CIDEr-D's document frequencies are not all the same
@@ -110,6 +112,34 @@ def test_multilabel_scores_match_hand_computed_values():
     nothing = multilabel_scores(np.zeros((2, 3), bool), np.zeros((2, 3), bool))
     assert nothing == {"macro_precision": 0.0, "macro_recall": 0.0, "macro_f1": 0.0, "micro_f1": 0.0,
                        "exact_match": 1.0}
+
+
+# --- speech: word error rate -------------------------------------------------------------------
+
+
+def test_word_error_rate_counts_substitutions_deletions_insertions():
+    assert word_error_rate("the cat sat on the mat", "the cat sat on the mat") == 0.0
+    # one deletion ("the") in six reference words
+    assert word_error_rate("the cat sat on the mat", "the cat sat on mat") == pytest.approx(1 / 6)
+    # "b" -> "x" substituted, "d" inserted: 2 edits over 3 words
+    assert word_error_rate("a b c", "a x c d") == pytest.approx(2 / 3)
+    # "kitten" for "cat" and "today" for "mat": 2 substitutions over 6 words
+    assert word_error_rate("the cat sat on the mat", "the kitten sat on the today") == pytest.approx(2 / 6)
+    assert word_error_rate("one two", "") == 1.0
+    # insertions can take it past 1
+    assert word_error_rate("yes", "no no no") == 3.0
+
+
+def test_word_error_rate_ignores_case_and_punctuation():
+    assert word_error_rate("Hello, world.", "hello world") == 0.0
+    assert word_error_rate("Don't stop - now!", "don't stop now") == 0.0
+    assert speech_words("Don't stop-me, NOW!") == ["don't", "stop", "me", "now"]
+    assert speech_words("'quoted' words") == ["quoted", "words"]
+
+
+def test_word_error_rate_needs_reference_words():
+    with pytest.raises(ValueError, match="reference"):
+        word_error_rate(" ... ", "something")
 
 
 # --- captions: BLEU, ROUGE-L, CIDEr (fast) ----------------------------------------------------------

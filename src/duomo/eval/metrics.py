@@ -1,4 +1,4 @@
-"""Evaluation metrics: pure functions on lists and arrays (accuracy, F1, confusion, caption scores).
+"""Evaluation metrics: pure functions on lists and arrays (accuracy, F1, confusion, WER, caption scores).
 
 They never see a model or a tensor; ``eval/evaluate.py`` turns head predictions into their inputs.
 Caption scores are pycocoevalcap's BLEU, METEOR, ROUGE-L and CIDEr-D, as in the COCO caption benchmark.
@@ -191,6 +191,42 @@ def _check_class_range(values: np.ndarray, num_classes: int, name: str) -> None:
 def _check_same_length(first: list, second: list, first_name: str, second_name: str) -> None:
     if len(first) != len(second):
         raise ValueError(f"{first_name} and {second_name} differ in length: {len(first)} vs {len(second)}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Speech
+# ---------------------------------------------------------------------------------------------
+
+
+def speech_words(text: str) -> list[str]:
+    """The words WER compares: lower-cased, punctuation dropped (apostrophes inside words
+    kept, so "don't" stays one word; hyphens split), split on whitespace."""
+    text = re.sub(r"[^\w\s']|_", " ", text.lower())
+    return [word.strip("'") for word in text.split() if word.strip("'")]
+
+
+def word_error_rate(reference: str, hypothesis: str) -> float:
+    """Word error rate: (substitutions + deletions + insertions) / words in ``reference``,
+    counted by the minimum edit distance between the :func:`speech_words` of both texts.
+
+    0.0 is a perfect match; insertions can take it above 1. Raises ValueError when the
+    reference has no words (the rate is undefined there).
+    """
+    ref, hyp = speech_words(reference), speech_words(hypothesis)
+    if not ref:
+        raise ValueError("word_error_rate needs a reference with at least one word")
+    # Levenshtein distance over words, one row of the table at a time
+    previous = list(range(len(hyp) + 1))  # distance from ref[:0] to hyp[:j]
+    for i, ref_word in enumerate(ref, start=1):
+        current = [i] + [0] * len(hyp)
+        for j, hyp_word in enumerate(hyp, start=1):
+            current[j] = min(
+                previous[j] + 1,  # deletion of ref_word
+                current[j - 1] + 1,  # insertion of hyp_word
+                previous[j - 1] + (ref_word != hyp_word),  # match or substitution
+            )
+        previous = current
+    return previous[-1] / len(ref)
 
 
 # ---------------------------------------------------------------------------------------------
