@@ -178,7 +178,7 @@ def main() -> int:
         "mean_ms": round(1000 * statistics.fmean(latencies), 1) if latencies else None,
         "errors": len(errors), "error_samples": errors[:5], "empty_results": len(empty),
         "videos": len(SENTENCES), "token": bool(args.token), "library_build_sec": round(build_sec, 1),
-        "cpus": os.cpu_count(),
+        "cpus": os.cpu_count(), "load_avg_1min_after": round(os.getloadavg()[0], 2),
     }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "serve.json").write_text(json.dumps(result, indent=2))

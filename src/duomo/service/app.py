@@ -107,9 +107,13 @@ class Resources:
 def open_resources(settings: ServiceSettings) -> Resources:
     """Open the library (creating an empty one when the folder has none), load the text model
     and the ``--model`` runs. Raises ``DuomoError`` for a bad folder or run."""
-    library = _open_library(Path(settings.db_dir))
+    db_dir = Path(settings.db_dir)
+    if db_dir.exists() and not db_dir.is_dir():
+        raise DuomoError(f"{db_dir}: --db must be a library folder, not a file")
+    predictors = load_predictors(settings.models)  # first: a bad --model fails before the slower steps
+    library = _open_library(db_dir)
     library.searcher.embedder  # load MiniLM now, not on the first search
-    return Resources(library=library, predictors=load_predictors(settings.models))
+    return Resources(library=library, predictors=predictors)
 
 
 def create_app(settings: ServiceSettings, resources: Resources | None = None) -> FastAPI:
