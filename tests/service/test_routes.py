@@ -180,6 +180,10 @@ def test_upload_refusals(empty_db, tmp_path):
     with client_for(db, max_upload_bytes=clip.stat().st_size - 1, preload=False) as small:
         too_big = small.post("/api/videos", files={"file": ("clip.mp4", clip.read_bytes(), "video/mp4")})
         assert too_big.status_code == 413 and "limit" in too_big.json()["detail"]
+        # a declared length far past the limit is refused before the body is read
+        huge = small.post("/api/videos", files={"file": ("big.mp4", b"\0" * 300_000, "video/mp4")})
+        assert huge.status_code == 413 and huge.json()["detail"].startswith("the upload is 0.29 MB, over the")
+    (db / "uploads" / ".incoming-stale.part").write_bytes(b"left by a stopped server")
     with client_for(db, preload=False) as c:
         text = c.post("/api/videos", files={"file": ("notes.mp4", b"hello, not a video\n" * 50, "video/mp4")})
         assert text.status_code == 415

@@ -126,6 +126,8 @@ def create_app(settings: ServiceSettings, resources: Resources | None = None) ->
         opened = resources or open_resources(settings)
         library, predictors = opened.library, opened.predictors
         settings.upload_dir.mkdir(parents=True, exist_ok=True)
+        for partial in settings.upload_dir.glob(".incoming-*"):  # uploads cut off by a stopped server
+            partial.unlink(missing_ok=True)
         index_jobs = IndexJobs(settings.db_dir, settings.index_settings, workers=settings.index_workers,
                                on_indexed=library.reload)
         app.state.settings = settings
