@@ -228,6 +228,10 @@ def test_token_guard_on_an_empty_library(empty_db):
         bearer = {"Authorization": "Bearer tok-123"}
         assert [c.get(url, headers=bearer).status_code for url in urls[:10]] == [200] * 6 + [404] * 4
         assert c.get("/api/videos?token=tok-123").json() == []
+        # the docs page reached with ?token= fetches the schema with it, and offers an Authorize button
+        assert "/openapi.json?token=tok-123" in c.get("/docs?token=tok-123").text
+        schema = c.get("/openapi.json", headers=bearer).json()
+        assert schema["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
     with client_for(empty_db, preload=False) as open_client:  # no token set: nothing asks for one
         assert open_client.get("/api/videos").status_code == 200 and open_client.get("/docs").status_code == 200
 

@@ -9,9 +9,12 @@ import threading
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlencode
 
-from fastapi import FastAPI
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi import FastAPI, Security
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.security import HTTPBearer
 from fastapi.staticfiles import StaticFiles
 
 from duomo.errors import DuomoError
@@ -144,7 +147,17 @@ def create_app(settings: ServiceSettings, resources: Resources | None = None) ->
         title="Duomo",
         summary="Search, browse and play an indexed video library; upload videos; caption and answer questions.",
         lifespan=lifespan,
+        docs_url=None,
+        # with a token, the docs get an "Authorize" button (the check itself is TokenGuard's)
+        dependencies=[Security(HTTPBearer(auto_error=False, description="the --token of duomo serve"))]
+        if settings.token else None,
     )
+
+    @app.get("/docs", include_in_schema=False)
+    def docs(token: str | None = None) -> HTMLResponse:
+        # the page reached with ?token=T fetches the schema with it too
+        schema_url = app.openapi_url + (f"?{urlencode({'token': token})}" if token else "")
+        return get_swagger_ui_html(openapi_url=schema_url, title="Duomo API")
     app.include_router(search.router)
     app.include_router(videos.router)
     app.include_router(jobs.router)
