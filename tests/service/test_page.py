@@ -49,7 +49,12 @@ def search_and_open(page, query: str, video_name: str) -> dict:
     start = float(hit.get_attribute("data-start"))
     text = hit.locator(".text").inner_text()
     hit.click()
-    return {"start": start, "text": text}
+    return {"start": start, "text": text, "video_id": hit.get_attribute("data-video")}
+
+
+PLAYING_FROM_HIT = ("hit => { const v = document.querySelector('#player');"
+                    " return v.src.includes('/api/videos/' + hit.video_id + '/media') && v.readyState >= 1"
+                    " && Math.abs(v.currentTime - hit.start) < 1.0; }")
 
 
 def test_search_click_plays_from_the_hit_with_its_line_highlighted(browser, talking_library, tmp_path):
@@ -59,9 +64,7 @@ def test_search_click_plays_from_the_hit_with_its_line_highlighted(browser, talk
         hit = search_and_open(page, "wooden spoon", "kitchen.mp4")
         # the hit starts at the spoken "wooden" (the second sentence starts at 4 s)
         assert 4.0 <= hit["start"] <= 6.0 and "spoon" in hit["text"].lower()
-        page.wait_for_function(
-            "start => { const v = document.querySelector('#player');"
-            " return v.readyState >= 1 && Math.abs(v.currentTime - start) < 1.0; }", arg=hit["start"], timeout=20_000)
+        page.wait_for_function(PLAYING_FROM_HIT, arg=hit, timeout=20_000)
         current = page.evaluate("document.querySelector('#player').currentTime")
         assert abs(current - hit["start"]) < 1.0
         assert not page.evaluate("document.querySelector('#player').error")  # Chromium decodes the file
@@ -72,10 +75,8 @@ def test_search_click_plays_from_the_hit_with_its_line_highlighted(browser, talk
 
         # a hit in another video switches the player and the transcript
         hit = search_and_open(page, "roses before sunset", "garden.mp4")
-        page.wait_for_function(
-            "start => { const v = document.querySelector('#player');"
-            " return v.src.includes('/media') && v.readyState >= 1 && Math.abs(v.currentTime - start) < 1.0; }",
-            arg=hit["start"], timeout=20_000)
+        page.wait_for_function(PLAYING_FROM_HIT, arg=hit, timeout=20_000)
+        assert page.locator("#viewer-title").inner_text() == "garden.mp4"
         assert "roses" in page.locator("#transcript li.matched").inner_text().lower()
         page.close()
 
@@ -92,9 +93,7 @@ def test_token_is_asked_once_and_kept(browser, talking_library, tmp_path):
         assert page.locator("#video-list li").count() == 2
         hit = search_and_open(page, "tomatoes", "garden.mp4")
         # media and thumbnails carry the token in their URLs
-        page.wait_for_function(
-            "start => { const v = document.querySelector('#player');"
-            " return v.readyState >= 1 && Math.abs(v.currentTime - start) < 1.0; }", arg=hit["start"], timeout=20_000)
+        page.wait_for_function(PLAYING_FROM_HIT, arg=hit, timeout=20_000)
         assert "token=s3cret" in page.evaluate("document.querySelector('#player').src")
         assert page.evaluate("document.querySelector('.hit img').naturalWidth") > 0
         page.reload()  # kept in localStorage: no prompt the second time

@@ -95,10 +95,15 @@ function renderResults(results) {
 
 // --- player and transcript ------------------------------------------------------------------
 
+let openTicket = 0; // a later click wins over an earlier one still loading
+
 async function openVideo(videoId, hit) {
+  const ticket = ++openTicket;
   try {
     if (!currentVideo || currentVideo.video_id !== videoId) {
-      currentVideo = await api("/api/videos/" + encodeURIComponent(videoId));
+      const video = await api("/api/videos/" + encodeURIComponent(videoId));
+      if (ticket !== openTicket) return;
+      currentVideo = video;
       renderTranscript(currentVideo);
       $("player").src = withToken(currentVideo.media_url);
     }
