@@ -162,6 +162,7 @@ class ShotDetector:
         self._cut_queue: deque[tuple[_Seen, float]] = deque()  # (frame, cut score) awaiting the frames after
         self._blend: _Blend | None = None  # the growing gradual transition, if any
         self._floor_idx = -1  # gradual transitions start at or after this frame
+        self._fade_in_end_idx = -BLEND_GAP - 1  # last frame of the last fade in reported
         self._first: _Seen | None = None
         self._last: _Seen | None = None
         self._first_content_idx: int | None = None  # first frame that is not dark
@@ -276,12 +277,14 @@ class ShotDetector:
             self._blend = blend
             return
         last_idx = pending.frames[-1].frame_idx
+        # a fade in's first frames change too little for a window of their own: wait longer
+        gap = BLEND_GAP if not _has_risen(pending.frames) else max(BLEND_GAP, newest - pending.frames[0].frame_idx)
         if blend is None:
-            if newest - last_idx > BLEND_GAP:
+            if newest - last_idx > gap or self._window[-1].time_sec - pending.frames[-1].time_sec > self.max_fade_sec:
                 self._report_blend(pending)
                 self._blend = None
             return
-        if blend.frames[0].frame_idx <= last_idx + BLEND_GAP:
+        if blend.frames[0].frame_idx <= last_idx + gap:
             tail = [s for s in self._window if s.frame_idx > last_idx]
             merged = pending.frames + tail
             if _has_risen(pending.frames):
@@ -327,19 +330,15 @@ class ShotDetector:
             if self._first_content_idx is None or self._first_content_idx >= frames[darkest].frame_idx:
                 return  # a fade in from the first frames: nothing came before it
             start = frames[darkest + 1]
+            self._fade_in_end_idx = frames[-1].frame_idx
         elif frames[0].is_dark or frames[-1].is_dark:
             return
+        elif frames[0].frame_idx <= self._fade_in_end_idx + BLEND_GAP and frames[-1].luma > frames[0].luma:
+            return  # the rest of a fade in already reported
         elif cut_score(frames[0], frames[-1]) < self.threshold:
             return  # the two ends would not make a cut: a change within one shot (light, motion)
         else:
-            alphas = _line_alphas(np.stack([s.cells for s in frames]))
-            # the ends may lie well before and after the blend, moving: measure the half-way
-            # point again on the line between the last frame near one end and the first near the other
-            hi = int(np.argmax(alphas >= 0.9))
-            lo = int(np.flatnonzero(alphas[: hi + 1] <= 0.1)[-1]) if np.any(alphas[: hi + 1] <= 0.1) else 0
-            core = frames[lo : hi + 1]
-            alphas = _line_alphas(np.stack([s.cells for s in core]))
-            start = core[int(np.argmax(alphas >= 0.5))]
+            start = frames[_half_way(_line_alphas(np.stack([s.cells for s in frames])))]
         self._add(ShotBoundary(start.frame_idx, start.time_sec, "fade", round(blend.changed, 4)))
 
     # --- output ----------------------------------------------------------------------------
@@ -383,6 +382,26 @@ def _line_alphas(cells: np.ndarray) -> np.ndarray:
     direction = cells[-1] - cells[0]
     norm = float(direction @ direction)
     return (cells - cells[0]) @ direction / norm if norm > 0 else np.zeros(len(cells))
+
+
+def _half_way(alphas: np.ndarray) -> int:
+    """Index of the first frame at least half-way through the blend, given positions (M,) on its line.
+
+    The blend is the run of steps around the largest whose increments stay at least 40% of a
+    typical large step (the median of those above half the largest): the ends of the window
+    may lie well before and after it, where motion moves the positions a little. Within the
+    run, the frame where the summed increments first reach half their total.
+    """
+    steps = np.diff(alphas)  # (M - 1,): steps[i] leads to frame i + 1
+    peak = int(np.argmax(steps))
+    level = 0.4 * float(np.median(steps[steps >= 0.5 * steps[peak]]))
+    lo, hi = peak, peak
+    while lo > 0 and steps[lo - 1] >= level:
+        lo -= 1
+    while hi < len(steps) - 1 and steps[hi + 1] >= level:
+        hi += 1
+    done = np.cumsum(steps[lo : hi + 1]) / float(steps[lo : hi + 1].sum())
+    return lo + 1 + int(np.argmax(done >= 0.5 - 1e-6))
 
 
 def _darkest(frames: list[_Seen]) -> _Seen:
