@@ -98,7 +98,7 @@ class _Seen:
 
     frame_idx: int
     time_sec: float
-    cells: np.ndarray  # (h * w * 3,) float32 in [0, 1]: the block-averaged thumbnail
+    cells: np.ndarray  # (3 * h * w,) float32 in [0, 1]: the block-averaged thumbnail, channel by channel
     hist: np.ndarray  # (512,) float32, sums to 1
     luma: float  # mean luma of the cells, in [0, 1]
     is_dark: bool
@@ -309,7 +309,8 @@ class ShotDetector:
             return None
         cells = np.stack([s.cells for s in window])  # (M, D)
         last = cells[-1]
-        per_cell = np.abs(cells - last).reshape(len(window), -1, 3).max(axis=2)  # (M, D / 3)
+        diff = np.abs(cells - last).reshape(len(window), 3, -1)  # (M, 3, D / 3)
+        per_cell = np.maximum(np.maximum(diff[:, 0], diff[:, 1]), diff[:, 2])  # (M, D / 3)
         changed = (per_cell > CHANGE_DELTA).mean(axis=1)  # (M,)
         for start in np.flatnonzero(changed[:-3] >= self.fade_threshold):
             alphas = _blend_alphas(cells[start:], self.blend_tolerance)
@@ -356,7 +357,8 @@ class ShotDetector:
 def cut_score(a: _Seen, b: _Seen) -> float:
     """Cut score of two consecutive frames in [0, 1]: sqrt(histogram change * share of cells changed)."""
     hist_change = 0.5 * float(np.abs(a.hist - b.hist).sum())
-    per_cell = np.abs(a.cells - b.cells).reshape(-1, 3).max(axis=1)
+    diff = np.abs(a.cells - b.cells).reshape(3, -1)
+    per_cell = np.maximum(np.maximum(diff[0], diff[1]), diff[2])
     cell_change = float((per_cell > CHANGE_DELTA).mean())
     return float(np.sqrt(hist_change * cell_change))
 
@@ -374,7 +376,8 @@ def _describe(frame: np.ndarray, frame_idx: int, time_sec: float) -> _Seen:
     hist = np.bincount(bins.ravel(), minlength=HIST_LEVELS**3).astype(np.float32) / bins.size
     luma = cells @ np.array([0.299, 0.587, 0.114], np.float32)
     is_dark = bool((luma > DARK_LUMA).mean() <= DARK_MAX_SHARE)
-    return _Seen(frame_idx, time_sec, cells.reshape(-1), hist, float(luma.mean()), is_dark)
+    planar = np.ascontiguousarray(cells.transpose(2, 0, 1)).reshape(-1)  # (3 * rows * cols,)
+    return _Seen(frame_idx, time_sec, planar, hist, float(luma.mean()), is_dark)
 
 
 def _line_alphas(cells: np.ndarray) -> np.ndarray:
