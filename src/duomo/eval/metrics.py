@@ -1,4 +1,5 @@
-"""Evaluation metrics: pure functions on lists and arrays (accuracy, F1, confusion, caption scores).
+"""Evaluation metrics: pure functions on lists and arrays (accuracy, F1, confusion, caption scores,
+shot boundaries).
 
 They never see a model or a tensor; ``eval/evaluate.py`` turns head predictions into their inputs.
 Caption scores are pycocoevalcap's BLEU, METEOR, ROUGE-L and CIDEr-D, as in the COCO caption benchmark.
