@@ -1,33 +1,40 @@
 """Shot-boundary detection over decoded frames: hard cuts, fades through black and dissolves.
 
 ``ShotDetector`` is streaming: push small RGB frames in time order, read ``boundaries`` and call
-``finish`` for the shots. Memory stays flat in video length (a window of at most
-``max_fade_sec`` of tiny thumbnails). ``detect_shots`` decodes a file with ``iter_frames`` and
-runs the detector on it.
+``finish`` for the shots. Memory stays flat in video length (thumbnails of at most the last
+``max_fade_sec``, and of one transition of at most twice that). ``detect_shots`` decodes a file
+with ``iter_frames`` and runs the detector on it.
 
 Cuts. Each pair of consecutive frames gets a score in [0, 1], the geometric mean of two shares:
 how much of the colour histogram changed (half the L1 distance of 8x8x8 RGB histograms) and
-how much of the picture changed in place (share of thumbnail cells whose colour moved by more
-than 10% of full scale in some channel). A cut needs both, so camera pans (pixels change, colours
-stay) and dissolve steps (a histogram bin flips, pixels barely move) score low. Frame t starts a
-new shot when its score is at least ``threshold`` and ``adaptive_ratio`` times both the mean of
-the previous scores (about a second of them) and the next frame's score: motion raises every
-score of a shot alike, a flash or a fade step raises the next one too, a cut stands alone.
+how much of the picture changed in place (share of 32-column thumbnail cells whose colour moved
+by more than 10% of full scale in some channel). A cut needs both, so camera pans (pixels
+change, colours stay) and dissolve steps (a histogram bin flips, pixels barely move) score low.
+Frame t starts a new shot when its score is at least ``threshold`` and ``adaptive_ratio`` times
+the mean of the previous scores (about a second of them), the previous score and the next one
+(motion raises every score of a shot alike; a flash or a fade step raises its neighbours too),
+and when at least 60% of the change from frame t-2 to t+1 happens at t (a hard cut is abrupt,
+a dissolve step is a third of that span). Cuts are decided one frame late.
 
 Gradual transitions. A dissolve from frame A to frame B shows frames (1 - a) A + a B with a
-growing a. For the frames seen in the last ``max_fade_sec``, the detector looks for the
-earliest start s such that every frame between s and now lies near the line from frame s to
-the current frame (residual at most ``blend_tolerance`` of the total change), with a
-non-decreasing a, at least two frames strictly in between, and at least ``fade_threshold`` of the
-picture changing overall (an object fading in or out changes too little). While the window
-keeps passing as frames arrive it grows; when it stops, it is reported:
+growing a. Among the frames of the last ``max_fade_sec`` (after the last boundary), the
+detector looks for the earliest start s such that every frame from s to the newest lies near
+the line from frame s to the newest (mean residual at most ``blend_tolerance`` of the mean
+change), with a that never falls back, at least two frames strictly in between and no jump of
+more than half the way, and at least ``fade_threshold`` of the picture changing overall (an
+object fading in or out changes too little). Windows that overlap, or follow within two frames,
+are one transition when together they pass through a dark frame (a fade out, then in) or stay
+near one line. When no window continues it, the transition is reported:
 
-- ending on a dark frame (a fade out): no boundary by itself;
-- starting on a dark frame (a fade in, or the second half of a fade through black): the new
-  shot starts on the first frame that is not dark, provided something not dark came before;
-- otherwise (a cross-dissolve): the new shot starts on the first frame with a >= 0.5.
+- through a dark frame: the new shot starts on the frame after the darkest one, unless that is
+  the last frame (a fade out: the fade in, if any, comes next) or nothing but dark came before
+  (a fade in at the start);
+- otherwise (a cross-dissolve), if its two ends differ as much as a cut would: the new shot starts
+  on the first frame half-way through the run of steps that makes up the blend.
 
-A frame is dark when at most 1% of its thumbnail cells have a luma above 0.1.
+A frame is dark when at most 1% of its thumbnail cells have a luma above 0.1. ``kind`` is
+``"fade"`` for both gradual cases. ``duomo.synth.transitions.join_shots`` builds clips by the same
+definitions (bench/shots.py measures both against it).
 """
 
 from __future__ import annotations
