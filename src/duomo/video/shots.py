@@ -438,14 +438,15 @@ def _blend_alphas(cells: np.ndarray, tolerance: float) -> np.ndarray | None:
     norm = float(direction @ direction)
     if norm == 0.0:
         return None
-    offsets = cells - first  # (M, D)
-    alphas = offsets @ direction / norm  # (M,)
-    residual = np.abs(offsets - alphas[:, None] * direction).mean(axis=1)  # (M,)
-    if residual.max() > tolerance * float(np.abs(direction).mean()):
-        return None
+    projected = cells @ direction  # (M,)
+    alphas = (projected - projected[0]) / norm
+    # the cheap tests first: most windows fail one of them
     if np.any(alphas < np.maximum.accumulate(alphas) - 0.15):
         return None
     if np.count_nonzero((alphas > 0.1) & (alphas < 0.9)) < 2 or np.max(np.diff(alphas)) > 0.5:
+        return None
+    residual = np.abs(cells - first - alphas[:, None] * direction).mean(axis=1)  # (M,)
+    if residual.max() > tolerance * float(np.abs(direction).mean()):
         return None
     return alphas
 
