@@ -155,7 +155,7 @@ def pyscenedetect(path: Path, threshold: float) -> list[int]:
     from scenedetect import ContentDetector, detect
 
     scenes = detect(str(path), ContentDetector(threshold=threshold))
-    return [start.get_frames() for start, _ in scenes] or [0]
+    return [start.frame_num for start, _ in scenes] or [0]
 
 
 def evaluate(rows: list[dict], method) -> dict:

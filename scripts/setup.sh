@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 # ffmpeg: only the benchmarks use the command-line tool (as the baseline to beat);
 # Duomo itself reads and writes video through PyAV's bundled FFmpeg libraries.
 # espeak-ng: the espeak-ng voices of duomo.speech.tts ("en", "es", "fr", ...), run as a program.
-APT_PACKAGES=(ffmpeg espeak-ng)
+# chromium: the headless browser the web page tests drive through Playwright (tests/service/test_page.py).
+APT_PACKAGES=(ffmpeg espeak-ng chromium)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
@@ -19,7 +20,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
     echo "setup: installing ${missing[*]} with apt-get"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   else
-    echo "setup: warning: ${missing[*]} not installed and not root; benchmarks, METEOR and the espeak-ng voices need them" >&2
+    echo "setup: warning: ${missing[*]} not installed and not root; benchmarks, METEOR, the espeak-ng voices and the browser tests need them" >&2
   fi
 fi
 

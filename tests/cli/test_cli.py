@@ -12,7 +12,7 @@ import pytest
 
 from duomo.video.encode import write_video
 
-SUBCOMMANDS = ("probe", "synth", "data")
+SUBCOMMANDS = ("probe", "shots", "synth", "data")
 
 
 def duomo(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -89,3 +89,31 @@ def test_synth_then_data_check(tmp_path):
     assert summary["num_qa"] >= 6 * 6
     table = duomo("data", "check", str(out / "manifest.jsonl"))
     assert "Questions by type and answer balance" in table.stdout
+
+
+def test_shots_prints_json_and_a_table(tmp_path):
+    rng = np.random.default_rng(0)
+    texture = rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    frames = [np.full((48, 64, 3), 30, np.uint8)] * 15 + [texture] * 15  # a cut at frame 15 (1.5 s)
+    path = write_video(tmp_path / "cut.mp4", frames, fps=10)
+    result = duomo("shots", str(path), "--json")
+    assert result.returncode == 0, result.stderr
+    shots = json.loads(result.stdout)["shots"]
+    assert [(s["start_frame"], s["end_frame"], s["start_kind"]) for s in shots] == [(0, 15, "start"), (15, 30, "cut")]
+    assert shots[1]["start_sec"] == pytest.approx(1.5) and shots[1]["end_sec"] == pytest.approx(3.0, abs=0.01)
+    table = duomo("shots", str(path))
+    assert table.returncode == 0 and "2 shots" in table.stdout and "cut" in table.stdout
+    # the cut scores just under 1 (a few texture pixels share the flat frame's histogram bin):
+    # --threshold 1.0 reaches the detector and leaves one shot
+    high = duomo("shots", str(path), "--json", "--threshold", "1.0")
+    assert high.returncode == 0 and len(json.loads(high.stdout)["shots"]) == 1
+
+
+def test_shots_on_a_bad_video_or_bad_threshold_is_one_line(tmp_path):
+    path = tmp_path / "broken.mp4"
+    path.write_bytes(b"nope" * 100)
+    for args in ([str(path)], [str(path), "--threshold", "1.5"]):
+        result = duomo("shots", *args)
+        assert result.returncode == 2
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("duomo shots: error:") and "Traceback" not in result.stderr

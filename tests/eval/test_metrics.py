@@ -283,3 +283,41 @@ def test_meteor_survives_separator_and_newline_in_captions(meteor_scorer):
     scores = caption_scores(["a man ||| rides\na horse", ""], [["a man rides a horse"], ["a cat|||"]],
                             meteor=meteor_scorer)
     assert scores["meteor"] is not None and 0.0 < scores["meteor"] <= 1.0
+
+
+# --- shot boundaries ----------------------------------------------------------------------------
+
+
+def test_shot_boundary_scores_hand_computed():
+    # 10 matches 10 (0 off); 21 matches 20 (1 off); 40 is 2 from 42: a miss and a false alarm;
+    # 61 is a second prediction for 60, already taken by 60
+    scores = metrics.shot_boundary_scores([10, 21, 40, 60, 61], [10, 20, 42, 60])
+    assert (scores["tp"], scores["fp"], scores["fn"]) == (3, 2, 1)
+    assert scores["precision"] == pytest.approx(3 / 5)
+    assert scores["recall"] == pytest.approx(3 / 4)
+    assert scores["f1"] == pytest.approx(2 * 0.6 * 0.75 / 1.35)
+
+
+def test_shot_boundary_scores_match_one_to_one_at_most():
+    # 11 is within reach of 10 and of 12; pairing 11 with 12 would leave 10 alone, so a maximum
+    # matching pairs 11-10 and 12-12
+    scores = metrics.shot_boundary_scores([11, 12], [10, 12])
+    assert (scores["tp"], scores["fp"], scores["fn"]) == (2, 0, 0)
+    # one prediction between two true boundaries counts once
+    scores = metrics.shot_boundary_scores([11], [10, 12])
+    assert (scores["tp"], scores["fp"], scores["fn"]) == (1, 0, 1)
+    assert scores["precision"] == 1.0 and scores["recall"] == 0.5 and scores["f1"] == pytest.approx(2 / 3)
+
+
+def test_shot_boundary_scores_tolerance_and_empty_lists():
+    assert metrics.shot_boundary_scores([12], [10], tolerance=1)["tp"] == 0
+    assert metrics.shot_boundary_scores([12], [10], tolerance=2)["tp"] == 1
+    assert metrics.shot_boundary_scores([5], [5], tolerance=0)["f1"] == 1.0
+    nothing = metrics.shot_boundary_scores([], [])
+    assert (nothing["precision"], nothing["recall"], nothing["f1"]) == (1.0, 1.0, 1.0)
+    missed = metrics.shot_boundary_scores([], [3, 9])
+    assert (missed["precision"], missed["recall"], missed["f1"], missed["fn"]) == (1.0, 0.0, 0.0, 2)
+    invented = metrics.shot_boundary_scores([4], [])
+    assert (invented["precision"], invented["recall"], invented["f1"], invented["fp"]) == (0.0, 1.0, 0.0, 1)
+    with pytest.raises(ValueError):
+        metrics.shot_boundary_scores([1], [1], tolerance=-1)

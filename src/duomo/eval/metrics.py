@@ -1,4 +1,5 @@
-"""Evaluation metrics: pure functions on lists and arrays (accuracy, F1, confusion, WER, caption scores).
+"""Evaluation metrics: pure functions on lists and arrays (accuracy, F1, confusion, WER, caption scores,
+shot boundaries).
 
 They never see a model or a tensor; ``eval/evaluate.py`` turns head predictions into their inputs.
 Caption scores are pycocoevalcap's BLEU, METEOR, ROUGE-L and CIDEr-D, as in the COCO caption benchmark.
@@ -194,38 +195,6 @@ def _check_same_length(first: list, second: list, first_name: str, second_name: 
 
 
 # ---------------------------------------------------------------------------------------------
-# Shot boundaries
-# ---------------------------------------------------------------------------------------------
-
-
-def shot_boundary_scores(predicted_frames: list[int], true_frames: list[int], tolerance: int = 1) -> dict[str, float]:
-    """Precision, recall and F1 of predicted shot boundaries (the first frame of each new shot).
-
-    A prediction matches a true boundary at most ``tolerance`` frames away, one to one (a
-    maximum matching: both lists sorted, the earliest unmatched pair within reach is matched).
-    Returns ``{"precision", "recall", "f1", "tp", "fp", "fn"}``; with nothing predicted
-    precision is 1.0, with nothing true recall is 1.0 (no mistake was made), and F1 is 0 when
-    both precision and recall are 0.
-    """
-    if tolerance < 0:
-        raise ValueError(f"tolerance must be >= 0, got {tolerance}")
-    predicted, true = sorted(int(f) for f in predicted_frames), sorted(int(f) for f in true_frames)
-    tp = i = j = 0
-    while i < len(predicted) and j < len(true):
-        if abs(predicted[i] - true[j]) <= tolerance:
-            tp, i, j = tp + 1, i + 1, j + 1
-        elif predicted[i] < true[j]:
-            i += 1  # too early for this and every later true boundary
-        else:
-            j += 1  # no later prediction can reach it
-    fp, fn = len(predicted) - tp, len(true) - tp
-    precision = tp / (tp + fp) if predicted else 1.0
-    recall = tp / (tp + fn) if true else 1.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"precision": precision, "recall": recall, "f1": f1, "tp": tp, "fp": fp, "fn": fn}
-
-
-# ---------------------------------------------------------------------------------------------
 # Speech
 # ---------------------------------------------------------------------------------------------
 
@@ -259,6 +228,38 @@ def word_error_rate(reference: str, hypothesis: str) -> float:
             )
         previous = current
     return previous[-1] / len(ref)
+
+
+# ---------------------------------------------------------------------------------------------
+# Shot boundaries
+# ---------------------------------------------------------------------------------------------
+
+
+def shot_boundary_scores(predicted_frames: list[int], true_frames: list[int], tolerance: int = 1) -> dict[str, float]:
+    """Precision, recall and F1 of predicted shot boundaries (the first frame of each new shot).
+
+    A prediction matches a true boundary at most ``tolerance`` frames away, one to one (a
+    maximum matching: both lists sorted, the earliest unmatched pair within reach is matched).
+    Returns ``{"precision", "recall", "f1", "tp", "fp", "fn"}``; with nothing predicted
+    precision is 1.0, with nothing true recall is 1.0 (no mistake was made), and F1 is 0 when
+    both precision and recall are 0.
+    """
+    if tolerance < 0:
+        raise ValueError(f"tolerance must be >= 0, got {tolerance}")
+    predicted, true = sorted(int(f) for f in predicted_frames), sorted(int(f) for f in true_frames)
+    tp = i = j = 0
+    while i < len(predicted) and j < len(true):
+        if abs(predicted[i] - true[j]) <= tolerance:
+            tp, i, j = tp + 1, i + 1, j + 1
+        elif predicted[i] < true[j]:
+            i += 1  # too early for this and every later true boundary
+        else:
+            j += 1  # no later prediction can reach it
+    fp, fn = len(predicted) - tp, len(true) - tp
+    precision = tp / (tp + fp) if predicted else 1.0
+    recall = tp / (tp + fn) if true else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": precision, "recall": recall, "f1": f1, "tp": tp, "fp": fp, "fn": fn}
 
 
 # ---------------------------------------------------------------------------------------------

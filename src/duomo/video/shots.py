@@ -1,33 +1,40 @@
 """Shot-boundary detection over decoded frames: hard cuts, fades through black and dissolves.
 
 ``ShotDetector`` is streaming: push small RGB frames in time order, read ``boundaries`` and call
-``finish`` for the shots. Memory stays flat in video length (a window of at most
-``max_fade_sec`` of tiny thumbnails). ``detect_shots`` decodes a file with ``iter_frames`` and
-runs the detector on it.
+``finish`` for the shots. Memory stays flat in video length (thumbnails of at most the last
+``max_fade_sec``, and of one transition of at most twice that). ``detect_shots`` decodes a file
+with ``iter_frames`` and runs the detector on it.
 
 Cuts. Each pair of consecutive frames gets a score in [0, 1], the geometric mean of two shares:
 how much of the colour histogram changed (half the L1 distance of 8x8x8 RGB histograms) and
-how much of the picture changed in place (share of thumbnail cells whose colour moved by more
-than 10% of full scale in some channel). A cut needs both, so camera pans (pixels change, colours
-stay) and dissolve steps (a histogram bin flips, pixels barely move) score low. Frame t starts a
-new shot when its score is at least ``threshold`` and ``adaptive_ratio`` times both the mean of
-the previous scores (about a second of them) and the next frame's score: motion raises every
-score of a shot alike, a flash or a fade step raises the next one too, a cut stands alone.
+how much of the picture changed in place (share of 32-column thumbnail cells whose colour moved
+by more than 10% of full scale in some channel). A cut needs both, so camera pans (pixels
+change, colours stay) and dissolve steps (a histogram bin flips, pixels barely move) score low.
+Frame t starts a new shot when its score is at least ``threshold`` and ``adaptive_ratio`` times
+the mean of the previous scores (about a second of them), the previous score and the next one
+(motion raises every score of a shot alike; a flash or a fade step raises its neighbours too),
+and when at least 60% of the change from frame t-2 to t+1 happens at t (a hard cut is abrupt,
+a dissolve step is a third of that span). Cuts are decided one frame late.
 
 Gradual transitions. A dissolve from frame A to frame B shows frames (1 - a) A + a B with a
-growing a. For the frames seen in the last ``max_fade_sec``, the detector looks for the
-earliest start s such that every frame between s and now lies near the line from frame s to
-the current frame (residual at most ``blend_tolerance`` of the total change), with a
-non-decreasing a, at least two frames strictly in between, and at least ``fade_threshold`` of the
-picture changing overall (an object fading in or out changes too little). While the window
-keeps passing as frames arrive it grows; when it stops, it is reported:
+growing a. Among the frames of the last ``max_fade_sec`` (after the last boundary), the
+detector looks for the earliest start s such that every frame from s to the newest lies near
+the line from frame s to the newest (mean residual at most ``blend_tolerance`` of the mean
+change), with a that never falls back, at least two frames strictly in between and no jump of
+more than half the way, and at least ``fade_threshold`` of the picture changing overall (an
+object fading in or out changes too little). Windows that overlap, or follow within two frames,
+are one transition when together they pass through a dark frame (a fade out, then in) or stay
+near one line. When no window continues it, the transition is reported:
 
-- ending on a dark frame (a fade out): no boundary by itself;
-- starting on a dark frame (a fade in, or the second half of a fade through black): the new
-  shot starts on the first frame that is not dark, provided something not dark came before;
-- otherwise (a cross-dissolve): the new shot starts on the first frame with a >= 0.5.
+- through a dark frame: the new shot starts on the frame after the darkest one, unless that is
+  the last frame (a fade out: the fade in, if any, comes next) or nothing but dark came before
+  (a fade in at the start);
+- otherwise (a cross-dissolve), if its two ends differ as much as a cut would: the new shot starts
+  on the first frame half-way through the run of steps that makes up the blend.
 
-A frame is dark when at most 1% of its thumbnail cells have a luma above 0.1.
+A frame is dark when at most 1% of its thumbnail cells have a luma above 0.1. ``kind`` is
+``"fade"`` for both gradual cases. ``duomo.synth.transitions.join_shots`` builds clips by the same
+definitions (bench/shots.py measures both against it).
 """
 
 from __future__ import annotations
@@ -98,7 +105,7 @@ class _Seen:
 
     frame_idx: int
     time_sec: float
-    cells: np.ndarray  # (h * w * 3,) float32 in [0, 1]: the block-averaged thumbnail
+    cells: np.ndarray  # (3 * h * w,) float32 in [0, 1]: the block-averaged thumbnail, channel by channel
     hist: np.ndarray  # (512,) float32, sums to 1
     luma: float  # mean luma of the cells, in [0, 1]
     is_dark: bool
@@ -162,6 +169,7 @@ class ShotDetector:
         self._cut_queue: deque[tuple[_Seen, float]] = deque()  # (frame, cut score) awaiting the frames after
         self._blend: _Blend | None = None  # the growing gradual transition, if any
         self._floor_idx = -1  # gradual transitions start at or after this frame
+        self._fade_in_end_idx = -BLEND_GAP - 1  # last frame of the last fade in reported
         self._first: _Seen | None = None
         self._last: _Seen | None = None
         self._first_content_idx: int | None = None  # first frame that is not dark
@@ -276,12 +284,14 @@ class ShotDetector:
             self._blend = blend
             return
         last_idx = pending.frames[-1].frame_idx
+        # a fade in's first frames change too little for a window of their own: wait longer
+        gap = BLEND_GAP if not _has_risen(pending.frames) else max(BLEND_GAP, newest - pending.frames[0].frame_idx)
         if blend is None:
-            if newest - last_idx > BLEND_GAP:
+            if newest - last_idx > gap or self._window[-1].time_sec - pending.frames[-1].time_sec > self.max_fade_sec:
                 self._report_blend(pending)
                 self._blend = None
             return
-        if blend.frames[0].frame_idx <= last_idx + BLEND_GAP:
+        if blend.frames[0].frame_idx <= last_idx + gap:
             tail = [s for s in self._window if s.frame_idx > last_idx]
             merged = pending.frames + tail
             if _has_risen(pending.frames):
@@ -306,7 +316,8 @@ class ShotDetector:
             return None
         cells = np.stack([s.cells for s in window])  # (M, D)
         last = cells[-1]
-        per_cell = np.abs(cells - last).reshape(len(window), -1, 3).max(axis=2)  # (M, D / 3)
+        diff = np.abs(cells - last).reshape(len(window), 3, -1)  # (M, 3, D / 3)
+        per_cell = np.maximum(np.maximum(diff[:, 0], diff[:, 1]), diff[:, 2])  # (M, D / 3)
         changed = (per_cell > CHANGE_DELTA).mean(axis=1)  # (M,)
         for start in np.flatnonzero(changed[:-3] >= self.fade_threshold):
             alphas = _blend_alphas(cells[start:], self.blend_tolerance)
@@ -327,19 +338,15 @@ class ShotDetector:
             if self._first_content_idx is None or self._first_content_idx >= frames[darkest].frame_idx:
                 return  # a fade in from the first frames: nothing came before it
             start = frames[darkest + 1]
+            self._fade_in_end_idx = frames[-1].frame_idx
         elif frames[0].is_dark or frames[-1].is_dark:
             return
+        elif frames[0].frame_idx <= self._fade_in_end_idx + BLEND_GAP and frames[-1].luma > frames[0].luma:
+            return  # the rest of a fade in already reported
         elif cut_score(frames[0], frames[-1]) < self.threshold:
             return  # the two ends would not make a cut: a change within one shot (light, motion)
         else:
-            alphas = _line_alphas(np.stack([s.cells for s in frames]))
-            # the ends may lie well before and after the blend, moving: measure the half-way
-            # point again on the line between the last frame near one end and the first near the other
-            hi = int(np.argmax(alphas >= 0.9))
-            lo = int(np.flatnonzero(alphas[: hi + 1] <= 0.1)[-1]) if np.any(alphas[: hi + 1] <= 0.1) else 0
-            core = frames[lo : hi + 1]
-            alphas = _line_alphas(np.stack([s.cells for s in core]))
-            start = core[int(np.argmax(alphas >= 0.5))]
+            start = frames[_half_way(_line_alphas(np.stack([s.cells for s in frames])))]
         self._add(ShotBoundary(start.frame_idx, start.time_sec, "fade", round(blend.changed, 4)))
 
     # --- output ----------------------------------------------------------------------------
@@ -357,7 +364,8 @@ class ShotDetector:
 def cut_score(a: _Seen, b: _Seen) -> float:
     """Cut score of two consecutive frames in [0, 1]: sqrt(histogram change * share of cells changed)."""
     hist_change = 0.5 * float(np.abs(a.hist - b.hist).sum())
-    per_cell = np.abs(a.cells - b.cells).reshape(-1, 3).max(axis=1)
+    diff = np.abs(a.cells - b.cells).reshape(3, -1)
+    per_cell = np.maximum(np.maximum(diff[0], diff[1]), diff[2])
     cell_change = float((per_cell > CHANGE_DELTA).mean())
     return float(np.sqrt(hist_change * cell_change))
 
@@ -375,7 +383,8 @@ def _describe(frame: np.ndarray, frame_idx: int, time_sec: float) -> _Seen:
     hist = np.bincount(bins.ravel(), minlength=HIST_LEVELS**3).astype(np.float32) / bins.size
     luma = cells @ np.array([0.299, 0.587, 0.114], np.float32)
     is_dark = bool((luma > DARK_LUMA).mean() <= DARK_MAX_SHARE)
-    return _Seen(frame_idx, time_sec, cells.reshape(-1), hist, float(luma.mean()), is_dark)
+    planar = np.ascontiguousarray(cells.transpose(2, 0, 1)).reshape(-1)  # (3 * rows * cols,)
+    return _Seen(frame_idx, time_sec, planar, hist, float(luma.mean()), is_dark)
 
 
 def _line_alphas(cells: np.ndarray) -> np.ndarray:
@@ -383,6 +392,26 @@ def _line_alphas(cells: np.ndarray) -> np.ndarray:
     direction = cells[-1] - cells[0]
     norm = float(direction @ direction)
     return (cells - cells[0]) @ direction / norm if norm > 0 else np.zeros(len(cells))
+
+
+def _half_way(alphas: np.ndarray) -> int:
+    """Index of the first frame at least half-way through the blend, given positions (M,) on its line.
+
+    The blend is the run of steps around the largest whose increments stay at least 40% of a
+    typical large step (the median of those above half the largest): the ends of the window
+    may lie well before and after it, where motion moves the positions a little. Within the
+    run, the frame where the summed increments first reach half their total.
+    """
+    steps = np.diff(alphas)  # (M - 1,): steps[i] leads to frame i + 1
+    peak = int(np.argmax(steps))
+    level = 0.4 * float(np.median(steps[steps >= 0.5 * steps[peak]]))
+    lo, hi = peak, peak
+    while lo > 0 and steps[lo - 1] >= level:
+        lo -= 1
+    while hi < len(steps) - 1 and steps[hi + 1] >= level:
+        hi += 1
+    done = np.cumsum(steps[lo : hi + 1]) / float(steps[lo : hi + 1].sum())
+    return lo + 1 + int(np.argmax(done >= 0.5 - 1e-6))
 
 
 def _darkest(frames: list[_Seen]) -> _Seen:
@@ -409,14 +438,15 @@ def _blend_alphas(cells: np.ndarray, tolerance: float) -> np.ndarray | None:
     norm = float(direction @ direction)
     if norm == 0.0:
         return None
-    offsets = cells - first  # (M, D)
-    alphas = offsets @ direction / norm  # (M,)
-    residual = np.abs(offsets - alphas[:, None] * direction).mean(axis=1)  # (M,)
-    if residual.max() > tolerance * float(np.abs(direction).mean()):
-        return None
+    projected = cells @ direction  # (M,)
+    alphas = (projected - projected[0]) / norm
+    # the cheap tests first: most windows fail one of them
     if np.any(alphas < np.maximum.accumulate(alphas) - 0.15):
         return None
     if np.count_nonzero((alphas > 0.1) & (alphas < 0.9)) < 2 or np.max(np.diff(alphas)) > 0.5:
+        return None
+    residual = np.abs(cells - first - alphas[:, None] * direction).mean(axis=1)  # (M,)
+    if residual.max() > tolerance * float(np.abs(direction).mean()):
         return None
     return alphas
 
