@@ -462,13 +462,17 @@ def detect_shots(
     """Shots of a video file, from every frame decoded at ``analysis_width`` pixels wide
     (height in proportion); each shot says how it begins (``start_kind``).
 
-    Raises MediaError for a file that cannot be read (after the frames before a break, for a
-    damaged one). See ``ShotDetector`` for the other arguments.
+    The last shot ends at the video's duration after its first frame. Raises MediaError for a
+    file that cannot be read, including one whose frames stop decoding part-way. See
+    ``ShotDetector`` for the other arguments.
     """
     info = probe(path)
     width = min(analysis_width, info.width)
     height = max(2, round(width * info.height / info.width))
     detector = ShotDetector(threshold=threshold, fade_threshold=fade_threshold, min_shot_sec=min_shot_sec)
+    first_sec = None
     for frame in iter_frames(path, size=(width, height)):
+        first_sec = frame.pts_sec if first_sec is None else first_sec
         detector.push(frame.image, frame.frame_idx, frame.pts_sec)
-    return detector.finish(info.duration_sec if info.duration_sec > 0 else None)
+    end_sec = first_sec + info.duration_sec if first_sec is not None and info.duration_sec > 0 else None
+    return detector.finish(end_sec)
