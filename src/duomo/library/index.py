@@ -15,7 +15,7 @@ import os
 import shutil
 import time
 from collections.abc import Iterable
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -167,9 +167,12 @@ def _index_files(todo, store: LibraryStore, settings: IndexSettings, model_dir: 
     context = multiprocessing.get_context("spawn")  # model runtimes (onnx, ctranslate2) must not be forked
     pending: dict[Future, tuple[str, int]] = {}
     parts: dict[int, dict[str, Any]] = {}
+    # MiniLM (torch + transformers) takes seconds to load: load it while the workers decode
+    loader = ThreadPoolExecutor(1)
+    loading = loader.submit(SentenceEmbedder)
     embedder: SentenceEmbedder | None = None
-    with ProcessPoolExecutor(num_workers, mp_context=context, initializer=_worker_init,
-                             initargs=(settings, model_dir)) as pool:
+    with loader, ProcessPoolExecutor(num_workers, mp_context=context, initializer=_worker_init,
+                                     initargs=(settings, model_dir)) as pool:
         for i, (path, video_id, digest, _) in enumerate(todo):
             thumb_dir = store.thumbs / f"{video_id}.partial-{digest[:8]}"
             pending[pool.submit(_visual_job, str(path), str(thumb_dir))] = ("visual", i)
@@ -198,7 +201,7 @@ def _index_files(todo, store: LibraryStore, settings: IndexSettings, model_dir: 
                         progress.advance("write")
                 elif "error" not in part and all(k in part for k in needed):
                     if embedder is None:
-                        embedder = SentenceEmbedder()
+                        embedder = loading.result()
                     tic = time.perf_counter()
                     analysis = part["visual"]
                     if settings.use_speech:
