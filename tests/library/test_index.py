@@ -240,3 +240,18 @@ def test_killed_runs_then_a_full_run_give_the_clean_result(corpus: Path, tmp_pat
     assert final.returncode == 0, final.stderr
     assert row_counts(db) == row_counts(clean)
     assert sorted(v.path for v in LibraryStore(db).videos()) == sorted(v.path for v in LibraryStore(clean).videos())
+
+
+def test_long_videos_are_analysed_in_chunks_with_the_same_result(corpus: Path, tmp_path: Path):
+    """Chunks of 1 s (the cut of red_blue falls exactly on a chunk's first frame) give the same
+    shots and segments as one pass."""
+    whole = index_paths([corpus / "red_blue.mp4"], tmp_path / "whole",
+                        settings=IndexSettings(**SETTINGS, chunk_sec=0), workers=2)
+    chunked = index_paths([corpus / "red_blue.mp4"], tmp_path / "chunked",
+                          settings=IndexSettings(**SETTINGS, chunk_sec=1.0), workers=2)
+    assert whole.indexed == chunked.indexed
+    a, b = LibraryStore(tmp_path / "whole").videos()[0], LibraryStore(tmp_path / "chunked").videos()[0]
+    assert b.details["shots"] == a.details["shots"] == [[0.0, 2.0], [2.0, 4.0]]
+    assert [(s["start"], s["end"], s["shot"]) for s in b.details["segments"]] == \
+        [(s["start"], s["end"], s["shot"]) for s in a.details["segments"]]
+    assert len({s["thumbnail"] for s in b.details["segments"]}) == 4

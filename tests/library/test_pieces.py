@@ -88,3 +88,33 @@ def test_phrase_start_is_the_first_word_of_the_longest_match():
     assert _phrase_start(words, "red fox ran", 0.0) == 12.2
     assert _phrase_start(words, "Jumped!", 0.0) == 11.0
     assert _phrase_start(words, "nothing here", 9.5) == 9.5
+
+
+def test_chunk_ranges():
+    from duomo.library.analyze import chunk_ranges
+
+    assert chunk_ranges(100.0, 120.0) == [(0.0, None)]
+    assert chunk_ranges(600.0, 120.0) == [(0.0, 120.0), (120.0, 240.0), (240.0, 360.0), (360.0, 480.0), (480.0, None)]
+    assert chunk_ranges(600.0, 0) == [(0.0, None)]
+
+
+def test_merge_chunks_joins_shots_and_text_across_boundaries():
+    from duomo.library.analyze import SegmentResult, VideoAnalysis, merge_chunks
+
+    def seg(start, end):
+        return SegmentResult(idx=0, start_sec=start, end_sec=end, shot_idx=0, thumbnail="t.jpg",
+                             descriptor=np.zeros(2, np.float32))
+
+    a = VideoAnalysis("v", {}, [(0.0, 3.0), (3.0, 10.0)], [seg(0, 3), seg(3, 8), seg(8, 10)],
+                      ocr=[{"start": 8.0, "end": 10.0, "text": "HELLO"}], timings={"decode": 1.0})
+    b = VideoAnalysis("v", {}, [(10.0, 14.0), (14.0, 20.0)], [seg(10, 14), seg(14, 19), seg(19, 20)],
+                      ocr=[{"start": 10.0, "end": 12.0, "text": "hello"}, {"start": 15.0, "end": 16.0, "text": "BYE"}],
+                      timings={"decode": 2.0, "ocr": 1.0})
+    merged = merge_chunks([a, b])
+    assert merged.shots == [(0.0, 3.0), (3.0, 14.0), (14.0, 20.0)]
+    assert [(s.idx, s.start_sec, s.shot_idx) for s in merged.segments] == [
+        (0, 0, 0), (1, 3, 1), (2, 8, 1), (3, 10, 1), (4, 14, 2), (5, 19, 2)]
+    assert merged.ocr == [{"start": 8.0, "end": 12.0, "text": "HELLO"}, {"start": 15.0, "end": 16.0, "text": "BYE"}]
+    assert merged.timings == {"decode": 3.0, "ocr": 1.0}
+    b.starts_with_cut = True  # a real cut on the chunk's first frame stays a cut
+    assert merge_chunks([a, b]).shots == [(0.0, 3.0), (3.0, 10.0), (10.0, 14.0), (14.0, 20.0)]

@@ -29,6 +29,9 @@ logger = logging.getLogger(__name__)
 
 BOUNDARY_LAG_SEC = 1.5
 """How long after a moment the shot detector has surely reported a boundary before it."""
+LEAD_IN_SEC = 2.0
+"""A chunk's shot detector first sees this much of the video before the chunk, so that a cut
+on the chunk's first frame is found (and its adaptive threshold has a history)."""
 
 
 @dataclass
@@ -49,10 +52,12 @@ class IndexSettings:
     """Recognise speech (faster-whisper, bundled tiny.en, voice-activity filter on)."""
     use_ocr: bool = True
     """Read on-screen text on frames every ``ocr_every_sec`` (rapidocr)."""
-    ocr_every_sec: float = 1.0
-    """Seconds between frames read for on-screen text."""
-    ocr_short_side: int = 480
-    """Frames are read for text at this short side (720p -> 853x480)."""
+    ocr_every_sec: float = 2.0
+    """Seconds between frames read for on-screen text (text on screen this long is caught)."""
+    ocr_short_side: int = 360
+    """Frames are read for text at this short side (720p -> 640x360)."""
+    chunk_sec: float = 120.0
+    """Long videos are analysed in time chunks of about this length, in parallel (0: never)."""
     fast_decode: bool = True
     """Skip the codec's deblocking filter while decoding (about 1.6x faster on H.264)."""
     model_frames: int = 0
@@ -91,6 +96,8 @@ class VideoAnalysis:
     """[{start, end, text}] spans of on-screen text."""
     timings: dict[str, float] = field(default_factory=dict)
     """Seconds per stage: decode (with shots, thumbnails, descriptors), ocr, speech."""
+    starts_with_cut: bool = False
+    """A chunk whose first frame opens a new shot (``merge_chunks`` keeps that boundary)."""
 
 
 def content_hash(path: str | Path, chunk: int = 1 << 20) -> str:
@@ -108,9 +115,15 @@ def video_id_for(path: str | Path) -> str:
 
 
 def analyze_visual(path: str | Path, thumb_dir: Path, settings: IndexSettings, *, ocr_reader=None,
-                   shot_detector=None) -> VideoAnalysis:
+                   shot_detector=None, start_sec: float = 0.0, end_sec: float | None = None,
+                   chunk_idx: int = 0) -> VideoAnalysis:
     """The one decoding pass: shots, segments with thumbnails (written to ``thumb_dir``),
-    descriptors and optional model frames, and on-screen text when ``ocr_reader`` is given."""
+    descriptors and optional model frames, and on-screen text when ``ocr_reader`` is given.
+
+    ``start_sec`` / ``end_sec`` analyse one time range only (a chunk of a long video, so that
+    several workers share it; ``merge_chunks`` joins the pieces). Thumbnails are named after
+    ``chunk_idx`` so the chunks of one video never overwrite each other's.
+    """
     started = time.perf_counter()
     info = probe(path)
     detector = shot_detector
@@ -122,16 +135,22 @@ def analyze_visual(path: str | Path, thumb_dir: Path, settings: IndexSettings, *
     thumb_dir.mkdir(parents=True, exist_ok=True)
     analysis_size = _width_size(info.width, info.height, settings.analysis_width)
     thumb_size = _width_size(info.width, info.height, settings.thumb_width)
-    builder = _SegmentBuilder(settings, thumb_dir)
+    builder = _SegmentBuilder(settings, thumb_dir, start_sec=start_sec, prefix=f"{chunk_idx:03d}-")
     ocr = _OcrSpans(settings.ocr_every_sec)
     ocr_sec = 0.0
-    next_sample = 0.0
-    next_ocr = 0.0
-    last_sec = 0.0
-    for view in iter_frame_views(path, skip_loop_filter=settings.fast_decode):
+    next_sample = start_sec
+    next_ocr = start_sec
+    last_sec = start_sec
+    first_sec: float | None = None  # time of the chunk's first frame
+    lead_start = max(0.0, start_sec - LEAD_IN_SEC) if start_sec > 0 else 0.0
+    for view in iter_frame_views(path, start_sec=lead_start, end_sec=end_sec, skip_loop_filter=settings.fast_decode):
         t = view.pts_sec
-        last_sec = t
         detector.push(view.rgb(size=analysis_size), view.frame_idx, t)
+        if t < start_sec - 1e-6:
+            continue  # lead-in: for the shot detector only
+        if first_sec is None:
+            first_sec = t
+        last_sec = t
         if t >= next_sample - 1e-6:
             model_frame = (view.rgb(size=(settings.model_frame_size, settings.model_frame_size))
                            if settings.model_frames else None)
@@ -149,18 +168,67 @@ def analyze_visual(path: str | Path, thumb_dir: Path, settings: IndexSettings, *
                 next_ocr += settings.ocr_every_sec
         builder.close_until(t - BOUNDARY_LAG_SEC, _boundary_times(detector))
     frame_sec = 1.0 / info.fps if info.fps else 0.0
-    end_sec = max(info.duration_sec or 0.0, last_sec + frame_sec)
-    shots = detector.finish(end_sec)
-    cuts = [shot.start_sec for shot in shots[1:]]
+    video_end = max(info.duration_sec or 0.0, last_sec + frame_sec)
+    end_sec = video_end if end_sec is None else min(end_sec, video_end)
+    detected = detector.finish(end_sec)
+    shots = [(max(shot.start_sec, start_sec), shot.end_sec) for shot in detected if shot.end_sec > start_sec + 1e-6]
+    cuts = [shot[0] for shot in shots[1:]]
     builder.close_until(end_sec, cuts, final=True)
     ocr.close()
+    starts_with_cut = start_sec > 0 and first_sec is not None and any(
+        abs(shot.start_sec - first_sec) < 1e-6 for shot in detected[1:])
     total = time.perf_counter() - started
     return VideoAnalysis(
         path=str(path), info=info.to_dict(),
-        shots=[(round(shot.start_sec, 3), round(shot.end_sec, 3)) for shot in shots],
+        shots=[(round(a, 3), round(b, 3)) for a, b in shots],
         segments=builder.segments, ocr=ocr.spans,
-        timings={"decode": total - ocr_sec, "ocr": ocr_sec},
+        timings={"decode": total - ocr_sec, "ocr": ocr_sec}, starts_with_cut=starts_with_cut,
     )
+
+
+def chunk_ranges(duration_sec: float, chunk_sec: float) -> list[tuple[float, float | None]]:
+    """[start, end) ranges of about ``chunk_sec`` covering a video (the last one open-ended);
+    one range for videos shorter than 1.5 chunks."""
+    if chunk_sec <= 0 or duration_sec < 1.5 * chunk_sec:
+        return [(0.0, None)]
+    count = int(round(duration_sec / chunk_sec))
+    bounds = [round(duration_sec * k / count, 3) for k in range(count)]
+    return [(start, end) for start, end in zip(bounds, bounds[1:] + [None])]
+
+
+def merge_chunks(chunks: list[VideoAnalysis]) -> VideoAnalysis:
+    """One VideoAnalysis from those of consecutive time ranges: a chunk boundary is not a cut
+    (the shots on either side join), segments are renumbered, and on-screen text spans that
+    run across a boundary join."""
+    first = chunks[0]
+    shots: list[tuple[float, float]] = []
+    segments: list[SegmentResult] = []
+    ocr: list[dict[str, Any]] = []
+    timings: dict[str, float] = {}
+    for n, chunk in enumerate(chunks):
+        chunk_shots = list(chunk.shots)
+        if shots and chunk_shots and not chunk.starts_with_cut:
+            shots[-1] = (shots[-1][0], chunk_shots[0][1])
+            chunk_shots = chunk_shots[1:]
+        shots.extend(chunk_shots)
+        segments.extend(chunk.segments)
+        for span in chunk.ocr:
+            # the same text still on screen where the previous chunk stopped reading: one span
+            joined = next((o for o in reversed(ocr) if o["text"].lower() == span["text"].lower()
+                           and o["end"] >= span["start"] - 1e-6), None) if n else None
+            if joined is not None:
+                joined["end"] = max(joined["end"], span["end"])
+            else:
+                ocr.append(dict(span))
+        for key, value in chunk.timings.items():
+            timings[key] = timings.get(key, 0.0) + value
+    starts = [shot[0] for shot in shots]
+    for idx, seg in enumerate(segments):
+        seg.idx = idx
+        seg.shot_idx = max(0, int(np.searchsorted(starts, seg.start_sec + 1e-6, side="right")) - 1)
+    ocr.sort(key=lambda span: (span["start"], span["text"]))
+    return VideoAnalysis(path=first.path, info=first.info, shots=shots, segments=segments, ocr=ocr,
+                         timings=timings)
 
 
 def analyze_speech(path: str | Path, recognizer) -> tuple[list[dict[str, Any]], float]:
@@ -193,14 +261,15 @@ def _boundary_times(detector) -> list[float]:
 class _SegmentBuilder:
     """Collects sampled frames and closes segments once their extent is final."""
 
-    def __init__(self, settings: IndexSettings, thumb_dir: Path):
+    def __init__(self, settings: IndexSettings, thumb_dir: Path, *, start_sec: float = 0.0, prefix: str = ""):
         self.settings = settings
         self.thumb_dir = thumb_dir
+        self.prefix = prefix
         self.samples: list[tuple[float, np.ndarray, np.ndarray | None]] = []
         self.segments: list[SegmentResult] = []
-        self.start = 0.0
+        self.start = start_sec
         self.shot_idx = 0
-        self.shot_start = 0.0
+        self.shot_start = start_sec
 
     def add_sample(self, t: float, frame: np.ndarray, model_frame: np.ndarray | None) -> None:
         self.samples.append((t, frame, model_frame))
@@ -231,7 +300,7 @@ class _SegmentBuilder:
             return
         idx = len(self.segments)
         middle = inside[len(inside) // 2][1]
-        name = f"{idx:05d}.jpg"
+        name = f"{self.prefix}{idx:05d}.jpg"
         _write_jpeg(self.thumb_dir / name, middle)
         model_frames = None
         if self.settings.model_frames:

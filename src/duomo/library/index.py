@@ -28,11 +28,14 @@ from duomo.library.analyze import (
     VideoAnalysis,
     analyze_speech,
     analyze_visual,
+    chunk_ranges,
     content_hash,
+    merge_chunks,
     video_id_for,
 )
 from duomo.library.visual import DESCRIPTOR_NAME, DIM as DESCRIPTOR_DIM
 from duomo.store.library import LibraryInfo, LibraryStore, VideoRecord
+from duomo.video import probe
 
 logger = logging.getLogger(__name__)
 
@@ -157,65 +160,92 @@ def _clear_partial_thumbnails(store: LibraryStore) -> None:
 
 def _index_files(todo, store: LibraryStore, settings: IndexSettings, model_dir: str | None,
                  workers: int | None, progress: IndexProgress | None, report: IndexReport) -> None:
+    """Analyse ``todo`` in worker processes and write each video as soon as all its parts are in.
+
+    A video's parts are its picture, in time chunks of ``settings.chunk_sec`` (so that the
+    workers share a long video), and its speech."""
     from duomo.text.sentence import SentenceEmbedder
 
-    num_workers = max(1, min(workers or os.cpu_count() or 1, 2 * len(todo)))
+    num_workers = max(1, workers or os.cpu_count() or 1)
     if progress:
         progress.start("visual", len(todo))
         progress.start("speech", len(todo) if settings.use_speech else 0)
         progress.start("write", len(todo))
     context = multiprocessing.get_context("spawn")  # model runtimes (onnx, ctranslate2) must not be forked
-    pending: dict[Future, tuple[str, int]] = {}
+    pending: dict[Future, tuple[str, int, int]] = {}
     parts: dict[int, dict[str, Any]] = {}
     # MiniLM (torch + transformers) takes seconds to load: load it while the workers decode
     loader = ThreadPoolExecutor(1)
     loading = loader.submit(SentenceEmbedder)
     embedder: SentenceEmbedder | None = None
+
+    def fail(i: int, reason: str) -> None:
+        part = parts[i]
+        if part.get("closed"):
+            return
+        part["closed"] = True
+        report.failed.append((str(todo[i][0]), reason))
+        shutil.rmtree(part["thumb_dir"], ignore_errors=True)
+        if progress:
+            progress.advance("write")
+
     with loader, ProcessPoolExecutor(num_workers, mp_context=context, initializer=_worker_init,
                                      initargs=(settings, model_dir)) as pool:
         for i, (path, video_id, digest, _) in enumerate(todo):
             thumb_dir = store.thumbs / f"{video_id}.partial-{digest[:8]}"
-            pending[pool.submit(_visual_job, str(path), str(thumb_dir))] = ("visual", i)
+            parts[i] = {"thumb_dir": thumb_dir, "chunks": {}}
+            try:
+                ranges = chunk_ranges(probe(path).duration_sec or 0.0, settings.chunk_sec)
+            except DuomoError as err:
+                fail(i, str(err))
+                continue
+            parts[i]["num_chunks"] = len(ranges)
+            for c, (start, end) in enumerate(ranges):
+                future = pool.submit(_visual_job, str(path), str(thumb_dir), start, end, c)
+                pending[future] = ("visual", i, c)
             if settings.use_speech:
-                pending[pool.submit(_speech_job, str(path))] = ("speech", i)
-            parts[i] = {"thumb_dir": thumb_dir}
+                pending[pool.submit(_speech_job, str(path))] = ("speech", i, 0)
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
-                stage, i = pending.pop(future)
+                stage, i, c = pending.pop(future)
                 part = parts[i]
-                if progress:
-                    progress.advance(stage)
                 try:
-                    part[stage] = future.result()
+                    result = future.result()
                 except DuomoError as err:
-                    part["error"] = str(err)
+                    fail(i, str(err))
+                    continue
                 except Exception as err:  # a crash on one video must not lose the others
-                    part["error"] = f"{todo[i][0]}: {type(err).__name__}: {err}"
-                needed = ("visual", "speech") if settings.use_speech else ("visual",)
-                if "error" in part and not part.get("reported"):
-                    part["reported"] = True
-                    report.failed.append((str(todo[i][0]), part["error"]))
-                    shutil.rmtree(part["thumb_dir"], ignore_errors=True)
+                    fail(i, f"{todo[i][0]}: {type(err).__name__}: {err}")
+                    continue
+                if stage == "visual":
+                    part["chunks"][c] = result
+                    if len(part["chunks"]) == part["num_chunks"] and progress:
+                        progress.advance("visual")
+                else:
+                    part["speech"] = result
                     if progress:
-                        progress.advance("write")
-                elif "error" not in part and all(k in part for k in needed):
-                    if embedder is None:
-                        embedder = loading.result()
-                    tic = time.perf_counter()
-                    analysis = part["visual"]
-                    if settings.use_speech:
-                        analysis.transcript, speech_sec = part["speech"]
-                        analysis.timings["speech"] = speech_sec
-                    _write_video(store, todo[i], analysis, part["thumb_dir"], embedder)
-                    analysis.timings["write"] = time.perf_counter() - tic
-                    for key, value in analysis.timings.items():
-                        report.stage_seconds[key] = report.stage_seconds.get(key, 0.0) + value
-                    report.video_seconds += float(analysis.info.get("duration_sec") or 0.0)
-                    report.indexed.append(str(todo[i][0]))
-                    parts[i] = {"thumb_dir": part["thumb_dir"], "reported": True, "error": "done"}
-                    if progress:
-                        progress.advance("write")
+                        progress.advance("speech")
+                complete = len(part["chunks"]) == part["num_chunks"] and (
+                    "speech" in part or not settings.use_speech)
+                if part.get("closed") or not complete:
+                    continue
+                part["closed"] = True
+                if embedder is None:
+                    embedder = loading.result()
+                tic = time.perf_counter()
+                analysis = merge_chunks([part["chunks"][k] for k in range(part["num_chunks"])])
+                if settings.use_speech:
+                    analysis.transcript, analysis.timings["speech"] = part["speech"]
+                _write_video(store, todo[i], analysis, part["thumb_dir"], embedder)
+                analysis.timings["write"] = time.perf_counter() - tic - analysis.timings.get("embed", 0.0)
+                for key, value in analysis.timings.items():
+                    report.stage_seconds[key] = report.stage_seconds.get(key, 0.0) + value
+                report.video_seconds += float(analysis.info.get("duration_sec") or 0.0)
+                report.indexed.append(str(todo[i][0]))
+                parts[i] = {"closed": True}  # let the frames and vectors go
+                if progress:
+                    progress.advance("write")
 
 
 def _write_video(store: LibraryStore, item, analysis: VideoAnalysis, thumb_dir: Path, embedder) -> None:
@@ -310,7 +340,7 @@ def _worker_init(settings: IndexSettings, model_dir: str | None) -> None:
         pass
 
 
-def _visual_job(path: str, thumb_dir: str) -> VideoAnalysis:
+def _visual_job(path: str, thumb_dir: str, start_sec: float, end_sec: float | None, chunk_idx: int) -> VideoAnalysis:
     settings: IndexSettings = _WORKER["settings"]
     reader = None
     if settings.use_ocr:
@@ -319,7 +349,8 @@ def _visual_job(path: str, thumb_dir: str) -> VideoAnalysis:
 
             _WORKER["ocr"] = TextReader(num_threads=1)
         reader = _WORKER["ocr"]
-    analysis = analyze_visual(path, Path(thumb_dir), settings, ocr_reader=reader)
+    analysis = analyze_visual(path, Path(thumb_dir), settings, ocr_reader=reader, start_sec=start_sec,
+                              end_sec=end_sec, chunk_idx=chunk_idx)
     if _WORKER.get("model_dir"):
         if "predictor" not in _WORKER:
             from duomo.inference import load
