@@ -203,7 +203,7 @@ class ShotDetector:
         self._frame_step_sec = seen.time_sec - previous.time_sec
 
         self._window.append(seen)
-        self._cut_queue.append((seen, cut_score(previous, seen)))
+        self._cut_queue.append((seen, _cut_score(previous, seen)))
         if len(self._cut_queue) > CUT_LOOKAHEAD:
             self._decide_cut()
 
@@ -346,7 +346,7 @@ class ShotDetector:
             return
         elif frames[0].frame_idx <= self._fade_in_end_idx + BLEND_GAP and frames[-1].luma > frames[0].luma:
             return  # the rest of a fade in already reported
-        elif cut_score(frames[0], frames[-1]) < self.threshold:
+        elif _cut_score(frames[0], frames[-1]) < self.threshold:
             return  # the two ends would not make a cut: a change within one shot (light, motion)
         else:
             start = frames[_half_way(_line_alphas(np.stack([s.cells for s in frames])))]
@@ -364,7 +364,7 @@ class ShotDetector:
         self.boundaries.insert(at, boundary)
 
 
-def cut_score(a: _Seen, b: _Seen) -> float:
+def _cut_score(a: _Seen, b: _Seen) -> float:
     """Cut score of two consecutive frames in [0, 1]: sqrt(histogram change * share of cells changed)."""
     hist_change = 0.5 * float(np.abs(a.hist - b.hist).sum())
     diff = np.abs(a.cells - b.cells).reshape(3, -1)
