@@ -20,9 +20,10 @@ Gradual transitions. A dissolve from frame A to frame B shows frames (1 - a) A +
 growing a. Among the frames of the last ``max_fade_sec`` (after the last boundary), the
 detector looks for the earliest start s such that every frame from s to the newest lies near
 the line from frame s to the newest (mean residual at most ``blend_tolerance`` of the mean
-change), with a that never falls back, at least two frames strictly in between and no jump of
-more than half the way, and at least ``fade_threshold`` of the picture changing overall (an
-object fading in or out changes too little). Windows that overlap, or follow within two frames,
+change), with a that never falls back, at least two frames strictly in between, no jump of
+more than half the way and no pause of 4 steps or more between two changes (that is two
+transitions), and at least ``fade_threshold`` of the picture changing overall (an object fading
+in or out changes too little). Windows that overlap, or follow within two frames,
 are one transition when together they pass through a dark frame (a fade out, then in) or stay
 near one line. When no window continues it, the transition is reported:
 
@@ -66,6 +67,8 @@ CUT_LOOKAHEAD = 1
 """Frames seen after a candidate cut before it is decided (for its next score and abruptness)."""
 MIN_ABRUPTNESS = 0.6
 """Share of the change around a cut (two frames before to one after) that must happen at it."""
+PAUSE_STEPS = 4
+"""Quiet steps inside a window that split it into two changes (a blend never pauses)."""
 BLEND_GAP = 2
 """Frames a gradual transition waits for a window that continues it before it is reported."""
 MAX_FADE_FRAMES = 240
@@ -200,7 +203,7 @@ class ShotDetector:
         self._frame_step_sec = seen.time_sec - previous.time_sec
 
         self._window.append(seen)
-        self._cut_queue.append((seen, cut_score(previous, seen)))
+        self._cut_queue.append((seen, _cut_score(previous, seen)))
         if len(self._cut_queue) > CUT_LOOKAHEAD:
             self._decide_cut()
 
@@ -343,7 +346,7 @@ class ShotDetector:
             return
         elif frames[0].frame_idx <= self._fade_in_end_idx + BLEND_GAP and frames[-1].luma > frames[0].luma:
             return  # the rest of a fade in already reported
-        elif cut_score(frames[0], frames[-1]) < self.threshold:
+        elif _cut_score(frames[0], frames[-1]) < self.threshold:
             return  # the two ends would not make a cut: a change within one shot (light, motion)
         else:
             start = frames[_half_way(_line_alphas(np.stack([s.cells for s in frames])))]
@@ -361,7 +364,7 @@ class ShotDetector:
         self.boundaries.insert(at, boundary)
 
 
-def cut_score(a: _Seen, b: _Seen) -> float:
+def _cut_score(a: _Seen, b: _Seen) -> float:
     """Cut score of two consecutive frames in [0, 1]: sqrt(histogram change * share of cells changed)."""
     hist_change = 0.5 * float(np.abs(a.hist - b.hist).sum())
     diff = np.abs(a.cells - b.cells).reshape(3, -1)
@@ -387,6 +390,17 @@ def _describe(frame: np.ndarray, frame_idx: int, time_sec: float) -> _Seen:
     return _Seen(frame_idx, time_sec, planar, hist, float(luma.mean()), is_dark)
 
 
+def _pauses(steps: np.ndarray) -> bool:
+    """Whether position steps (M - 1,) change, stop for PAUSE_STEPS or more, then change again:
+    two transitions (or a transition and motion), not one blend."""
+    big = steps >= 0.25 * float(np.max(steps))
+    active = np.flatnonzero(big)
+    if active.size < 2:
+        return False
+    gaps = np.diff(active) - 1  # quiet steps between consecutive active ones
+    return bool(np.any(gaps >= PAUSE_STEPS))
+
+
 def _line_alphas(cells: np.ndarray) -> np.ndarray:
     """Position of each of cells (M, D) projected on the line from the first to the last: (M,)."""
     direction = cells[-1] - cells[0]
@@ -395,12 +409,14 @@ def _line_alphas(cells: np.ndarray) -> np.ndarray:
 
 
 def _half_way(alphas: np.ndarray) -> int:
-    """Index of the first frame at least half-way through the blend, given positions (M,) on its line.
+    """Index of the first frame half-way through the blend, given positions (M,) on its line.
 
     The blend is the run of steps around the largest whose increments stay at least 40% of a
     typical large step (the median of those above half the largest): the ends of the window
-    may lie well before and after it, where motion moves the positions a little. Within the
-    run, the frame where the summed increments first reach half their total.
+    may lie well before and after it. The new shot starts half-way through that run in time
+    (for a run of L steps, ceil(L / 2) frames after it begins), which for a linear dissolve is
+    the first frame at least half new, and which motion in either shot does not shift the way
+    it shifts the positions themselves.
     """
     steps = np.diff(alphas)  # (M - 1,): steps[i] leads to frame i + 1
     peak = int(np.argmax(steps))
@@ -410,8 +426,7 @@ def _half_way(alphas: np.ndarray) -> int:
         lo -= 1
     while hi < len(steps) - 1 and steps[hi + 1] >= level:
         hi += 1
-    done = np.cumsum(steps[lo : hi + 1]) / float(steps[lo : hi + 1].sum())
-    return lo + 1 + int(np.argmax(done >= 0.5 - 1e-6))
+    return lo + 1 + (hi - lo + 2) // 2 - 1
 
 
 def _darkest(frames: list[_Seen]) -> _Seen:
@@ -444,6 +459,8 @@ def _blend_alphas(cells: np.ndarray, tolerance: float) -> np.ndarray | None:
     if np.any(alphas < np.maximum.accumulate(alphas) - 0.15):
         return None
     if np.count_nonzero((alphas > 0.1) & (alphas < 0.9)) < 2 or np.max(np.diff(alphas)) > 0.5:
+        return None
+    if _pauses(np.diff(alphas)):
         return None
     residual = np.abs(cells - first - alphas[:, None] * direction).mean(axis=1)  # (M,)
     if residual.max() > tolerance * float(np.abs(direction).mean()):
