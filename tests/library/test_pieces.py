@@ -96,6 +96,8 @@ def test_chunk_ranges():
     assert chunk_ranges(100.0, 120.0) == [(0.0, None)]
     assert chunk_ranges(600.0, 120.0) == [(0.0, 120.0), (120.0, 240.0), (240.0, 360.0), (360.0, 480.0), (480.0, None)]
     assert chunk_ranges(600.0, 0) == [(0.0, None)]
+    assert chunk_ranges(600.0, 120.0, multiple_of=2) == [(0.0, 100.0), (100.0, 200.0), (200.0, 300.0),
+                                                         (300.0, 400.0), (400.0, 500.0), (500.0, None)]
 
 
 def test_merge_chunks_joins_shots_and_text_across_boundaries():

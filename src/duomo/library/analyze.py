@@ -186,12 +186,14 @@ def analyze_visual(path: str | Path, thumb_dir: Path, settings: IndexSettings, *
     )
 
 
-def chunk_ranges(duration_sec: float, chunk_sec: float) -> list[tuple[float, float | None]]:
-    """[start, end) ranges of about ``chunk_sec`` covering a video (the last one open-ended);
-    one range for videos shorter than 1.5 chunks."""
+def chunk_ranges(duration_sec: float, chunk_sec: float, multiple_of: int = 1) -> list[tuple[float, float | None]]:
+    """[start, end) ranges of about ``chunk_sec`` covering a video (the last one open-ended),
+    as many as a multiple of ``multiple_of`` (the workers, so that none idles at the end); one
+    range for videos shorter than 1.5 chunks."""
     if chunk_sec <= 0 or duration_sec < 1.5 * chunk_sec:
         return [(0.0, None)]
     count = int(round(duration_sec / chunk_sec))
+    count = -(-count // multiple_of) * multiple_of
     bounds = [round(duration_sec * k / count, 3) for k in range(count)]
     return [(start, end) for start, end in zip(bounds, bounds[1:] + [None])]
 

@@ -175,9 +175,16 @@ def _index_files(todo, store: LibraryStore, settings: IndexSettings, model_dir: 
     pending: dict[Future, tuple[str, int, int]] = {}
     parts: dict[int, dict[str, Any]] = {}
     # MiniLM (torch + transformers) takes seconds to load: load it while the workers decode
+    # (only when there will be text: speech or on-screen text)
     loader = ThreadPoolExecutor(1)
-    loading = loader.submit(SentenceEmbedder)
-    embedder: SentenceEmbedder | None = None
+    expect_text = settings.use_speech or settings.use_ocr
+    loading = loader.submit(SentenceEmbedder) if expect_text else None
+
+    def get_embedder() -> SentenceEmbedder:
+        nonlocal loading
+        if loading is None:
+            loading = loader.submit(SentenceEmbedder)
+        return loading.result()
 
     def fail(i: int, reason: str) -> None:
         part = parts[i]
@@ -195,7 +202,7 @@ def _index_files(todo, store: LibraryStore, settings: IndexSettings, model_dir: 
             thumb_dir = store.thumbs / f"{video_id}.partial-{digest[:8]}"
             parts[i] = {"thumb_dir": thumb_dir, "chunks": {}}
             try:
-                ranges = chunk_ranges(probe(path).duration_sec or 0.0, settings.chunk_sec)
+                ranges = chunk_ranges(probe(path).duration_sec or 0.0, settings.chunk_sec, num_workers)
             except DuomoError as err:
                 fail(i, str(err))
                 continue
@@ -231,13 +238,11 @@ def _index_files(todo, store: LibraryStore, settings: IndexSettings, model_dir: 
                 if part.get("closed") or not complete:
                     continue
                 part["closed"] = True
-                if embedder is None:
-                    embedder = loading.result()
                 tic = time.perf_counter()
                 analysis = merge_chunks([part["chunks"][k] for k in range(part["num_chunks"])])
                 if settings.use_speech:
                     analysis.transcript, analysis.timings["speech"] = part["speech"]
-                _write_video(store, todo[i], analysis, part["thumb_dir"], embedder)
+                _write_video(store, todo[i], analysis, part["thumb_dir"], get_embedder)
                 analysis.timings["write"] = time.perf_counter() - tic - analysis.timings.get("embed", 0.0)
                 for key, value in analysis.timings.items():
                     report.stage_seconds[key] = report.stage_seconds.get(key, 0.0) + value
@@ -248,8 +253,9 @@ def _index_files(todo, store: LibraryStore, settings: IndexSettings, model_dir: 
                     progress.advance("write")
 
 
-def _write_video(store: LibraryStore, item, analysis: VideoAnalysis, thumb_dir: Path, embedder) -> None:
-    """Rows for one analysed video, then its commit (see ``store.library`` for the order)."""
+def _write_video(store: LibraryStore, item, analysis: VideoAnalysis, thumb_dir: Path, get_embedder) -> None:
+    """Rows for one analysed video, then its commit (see ``store.library`` for the order).
+    ``get_embedder()`` gives the MiniLM embedder; it is only waited for when there is text."""
     path, video_id, digest, stat = item
     segments = analysis.segments
     starts = np.array([seg.start_sec for seg in segments]) if segments else np.zeros(0)
@@ -276,7 +282,7 @@ def _write_video(store: LibraryStore, item, analysis: VideoAnalysis, thumb_dir: 
                                      "modality": "ocr", "segment_idx": idx, "thumbnail": thumbnail(idx),
                                      "words": "[]"}))
     tic = time.perf_counter()
-    vectors = embedder.embed([text for text, _ in texts])
+    vectors = get_embedder().embed([text for text, _ in texts]) if texts else []
     analysis.timings["embed"] = time.perf_counter() - tic
     text_rows = [{**row, "text": text, "vector": vector.tolist()} for (text, row), vector in zip(texts, vectors)]
 
