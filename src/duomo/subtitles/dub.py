@@ -9,9 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 import logging
-import os
 from pathlib import Path
-import tempfile
 
 import av
 import av.filter
@@ -21,6 +19,7 @@ from duomo.errors import DuomoError, MediaError
 from duomo.speech.tts import VoiceError, list_voices, synthesize_many
 from duomo.subtitles.cues import Cue
 from duomo.subtitles.formats import SubtitleError, format_time
+from duomo.subtitles.partial import partial_file
 from duomo.video.probe import ffmpeg_reason, open_container
 
 logger = logging.getLogger(__name__)
@@ -77,6 +76,9 @@ def dub_video(
         raise ValueError(f"mix must be one of {MIXES}, got {mix!r}")
     if max_speedup < 1.0:
         raise ValueError(f"max_speedup must be >= 1, got {max_speedup}")
+    _format_name(out)  # an output type we cannot write fails before any work
+    if out.resolve() == video.resolve():
+        raise MediaError(out, "the output would overwrite the input video; choose another --out")
     _check_cues(cues, cues_name)
     if voice not in list_voices():
         raise VoiceError(f"voice {voice!r} is not installed (installed: {', '.join(list_voices()) or 'none'})")
@@ -222,14 +224,10 @@ def _decode_original(video: Path) -> tuple[np.ndarray, int, str]:
 def _remux(video: Path, out: Path, audio: np.ndarray, rate: int, layout: str) -> None:
     """Copy ``video``'s video stream into ``out`` with ``audio`` (C, S) as its only audio
     stream, via a temporary file renamed at the end."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=f".part{out.suffix}", dir=out.parent)
-    os.close(handle)
-    tmp = Path(tmp_name)
-    try:
+    format_name = _format_name(out)
+    with partial_file(out) as tmp:
         source = open_container(video)
         try:
-            format_name = _format_name(out)
             try:
                 target = av.open(str(tmp), "w", format=format_name)
             except (av.error.FFmpegError, ValueError) as err:
@@ -240,13 +238,6 @@ def _remux(video: Path, out: Path, audio: np.ndarray, rate: int, layout: str) ->
                 target.close()
         finally:
             source.close()
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; the result is an ordinary file
-        os.replace(tmp, out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def _format_name(out: Path) -> str:
