@@ -15,9 +15,9 @@ import av
 import av.filter
 import numpy as np
 
-from duomo.errors import DuomoError, MediaError
+from duomo.errors import MediaError
 from duomo.speech.tts import VoiceError, list_voices, synthesize_many
-from duomo.subtitles.cues import Cue
+from duomo.subtitles.cues import Cue, make_cues
 from duomo.subtitles.formats import SubtitleError, format_time
 from duomo.subtitles.partial import partial_file
 from duomo.video.probe import ffmpeg_reason, open_container
@@ -45,7 +45,7 @@ class DubbedCue:
 
 def dub_video(
     video: str | Path,
-    cues: Sequence[Cue],
+    cues: Sequence[Cue] | None,
     out: str | Path,
     *,
     voice: str = "joe",
@@ -58,7 +58,8 @@ def dub_video(
     """Write ``out``: ``video``'s video stream copied, and its first audio stream replaced by
     the cues spoken by ``voice`` over the original sound.
 
-    Each cue's speech (leading and trailing silence trimmed) starts at the cue's start; when
+    ``cues=None`` dubs the video's own speech: it is recognized (Whisper, bundled model) and cut
+    into cues with ``make_cues``. Each cue's speech (leading and trailing silence trimmed) starts at the cue's start; when
     it is longer than the cue it is sped up (FFmpeg's ``atempo``, pitch kept) to end with the
     cue, at most ``max_speedup`` times; shorter speech is followed by the original sound.
     ``mix="duck"`` lowers the original by ``duck_db`` dB under speech (with short ramps),
@@ -79,10 +80,21 @@ def dub_video(
     _format_name(out)  # an output type we cannot write fails before any work
     if out.resolve() == video.resolve():
         raise MediaError(out, "the output would overwrite the input video; choose another --out")
-    _check_cues(cues, cues_name)
-    if voice not in list_voices():
-        raise VoiceError(f"voice {voice!r} is not installed (installed: {', '.join(list_voices()) or 'none'})")
+    if cues is not None:
+        _check_cues(cues, cues_name)
+    voices = list_voices()
+    if voice not in voices:
+        shown = ", ".join(voices[:8]) + (f" and {len(voices) - 8} more, see `espeak-ng --voices`"
+                                         if len(voices) > 8 else "")
+        raise VoiceError(f"voice {voice!r} is not installed (installed: {shown or 'none'})")
     original, rate, layout = _decode_original(video)  # (C, S) float32
+    if cues is None:
+        from duomo.speech.asr import SpeechRecognizer
+
+        cues = make_cues(SpeechRecognizer().transcribe(video))
+        if not cues:
+            raise MediaError(video, "no speech found to dub; give the script as a subtitle file")
+        cues_name = f"{video} (recognized speech)"
     spoken = [cue for cue in cues if cue.spoken_text]
     clips = synthesize_many([cue.spoken_text for cue in spoken], voice=voice, sample_rate=rate,
                             use_variation=use_variation)
