@@ -18,7 +18,9 @@ from duomo.subtitles.cues import Cue
 
 TIME = r"(?:(\d+):)?(\d{1,2}):(\d{2})[,.](\d{1,3})"
 TIMING = re.compile(rf"^\s*{TIME}\s*-->\s*{TIME}(?:\s+(.*))?$")
-TAG = re.compile(r"<[^>\n]*>|\{\\[^}\n]*\}")
+# markup: <i>, </b>, <v Name>, <c.class>, VTT timestamps <00:00:02.500>, ASS overrides {\an8};
+# not a bare "<3" or "a < b"
+TAG = re.compile(r"</?(?:[a-zA-Z][^<>\n]*|\d[\d:.]*)>|\{\\[^}\n]*\}")
 
 
 class SubtitleError(MediaError):
