@@ -47,6 +47,8 @@ def run(args: argparse.Namespace) -> int:
         import duomo
 
         predictor = duomo.load(args.describe)  # a bad run folder fails before the slow work
+        if predictor.task != "caption":
+            raise DuomoError(f"{args.describe}: a {predictor.task} run; --describe needs a caption run")
     info = probe(args.video)
     console = Console()
     with console.status("recognizing speech"):

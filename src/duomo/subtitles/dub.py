@@ -95,19 +95,19 @@ def dub_video(
         if not cues:
             raise MediaError(video, "no speech found to dub; give the script as a subtitle file")
         cues_name = f"{video} (recognized speech)"
-    spoken = [cue for cue in cues if cue.spoken_text]
-    clips = synthesize_many([cue.spoken_text for cue in spoken], voice=voice, sample_rate=rate,
+    spoken = [(number, cue) for number, cue in enumerate(cues, 1) if cue.spoken_text]
+    clips = synthesize_many([cue.spoken_text for _, cue in spoken], voice=voice, sample_rate=rate,
                             use_variation=use_variation)
     track = np.zeros(original.shape[1], np.float32)
     under_speech = np.zeros(original.shape[1], bool)
     placed = []
-    for number, (cue, (clip, _)) in enumerate(zip(spoken, clips), 1):
+    for (number, cue), (clip, _) in zip(spoken, clips):
         clip = _trim_silence(clip)
         slot = cue.end_sec - cue.start_sec
         speedup = max(1.0, len(clip) / rate / slot)
         if speedup > max_speedup:
             raise SubtitleError(cues_name,
-                                f"cue {cues.index(cue) + 1} ({format_time(cue.start_sec)} --> "
+                                f"cue {number} ({format_time(cue.start_sec)} --> "
                                 f"{format_time(cue.end_sec)}, {_short(cue.spoken_text)!r}) is too long to fit: "
                                 f"{voice} speaks it in {len(clip) / rate:.2f} s, the slot is {slot:.2f} s, and "
                                 f"{max_speedup:g}x faster would still take {len(clip) / rate / max_speedup:.2f} s")
@@ -115,7 +115,7 @@ def dub_video(
             clip = change_tempo(clip, rate, speedup)[: round(slot * rate)]
         first = round(cue.start_sec * rate)
         if first >= len(track):
-            raise SubtitleError(cues_name, f"cue {cues.index(cue) + 1} starts at {format_time(cue.start_sec)}, "
+            raise SubtitleError(cues_name, f"cue {number} starts at {format_time(cue.start_sec)}, "
                                             f"after the audio ends ({format_time(len(track) / rate)})")
         clip = clip[: len(track) - first]
         track[first : first + len(clip)] += clip
@@ -226,9 +226,8 @@ def _decode_original(video: Path) -> tuple[np.ndarray, int, str]:
             raise MediaError(video, f"cannot decode its audio: {ffmpeg_reason(err)}") from None
     finally:
         container.close()
-    channels = len(layout.split("+")) if "+" in layout else stream.codec_context.channels
-    audio = np.concatenate(chunks, axis=1) if chunks else np.zeros((channels, 0), np.float32)
-    if audio.shape[1] == 0:
+    audio = np.concatenate(chunks, axis=1) if chunks else np.zeros((0, 0), np.float32)
+    if audio.size == 0:
         raise MediaError(video, "its audio track is empty")
     return audio.astype(np.float32, copy=False), rate, layout
 
