@@ -9,6 +9,9 @@ import pytest
 
 from duomo.subtitles.cues import Cue
 from duomo.subtitles.describe import describe_gaps, find_gaps
+from duomo.subtitles.formats import parse_subtitles
+from tests.cli.test_cli import duomo as run_duomo
+from tests.helpers.talking import make_talking_video
 
 
 def test_find_gaps_keeps_long_silences_cut_into_pieces():
@@ -44,3 +47,12 @@ def test_gaps_are_described_by_a_caption_run(tmp_path_factory):
             cue.spoken_text.strip("[]…").split())]
         assert set(cue.spoken_text.strip("[]").replace("…", " ").split()) <= words
         assert all(len(line) <= 42 for line in cue.lines) and len(cue.lines) <= 2
+    # the command line: a silent talking video is described wherever nobody speaks
+    quiet = make_talking_video(tmp_path_factory.mktemp("quiet") / "quiet.mp4", duration_sec=4.0)
+    out = quiet.path.with_suffix(".srt")
+    result = run_duomo("subtitle", str(quiet.path), "--describe", str(run), "--min-gap", "1.0")
+    assert result.returncode == 0, result.stderr
+    assert "0 speech cues" in result.stdout
+    cues = parse_subtitles(out)
+    assert [(c.start_sec, c.end_sec) for c in cues] == [(0.0, 4.0)] and cues[0].is_description
+    assert cues[0].spoken_text == f"[{predictor.caption_span(quiet.path, 0.0, 4.0)}]"
