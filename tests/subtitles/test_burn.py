@@ -68,3 +68,17 @@ def test_render_cue_fits_long_lines_into_the_frame():
     assert (overlay.color > 200).any()  # white letters
     wide, narrow = render_cue("W" * 42, (1280, 720)), render_cue("W" * 42, (320, 720))
     assert narrow.alpha.shape[0] < wide.alpha.shape[0]  # the same text on a narrow frame: a smaller font
+
+
+def test_a_rotated_video_is_burned_upright(tmp_path):
+    from duomo.video import probe, sample_uniform
+    from duomo.video.encode import write_video
+
+    frames = [np.tile(np.linspace(0, 255, 64, dtype=np.uint8)[None, :, None], (48, 1, 3)) for _ in range(10)]
+    video = write_video(tmp_path / "portrait.mp4", frames, 10, rotation=90, crf=0)
+    out = burn_subtitles(video, [Cue(0.0, 1.0, "upright")], tmp_path / "burned.mp4")
+    assert (probe(out).width, probe(out).height, probe(out).rotation) == (48, 64, 0)
+    shown, burned = sample_uniform(video, 2).frames, sample_uniform(out, 2).frames
+    assert shown.shape == burned.shape == (2, 64, 48, 3)
+    # above the text box the upright picture is unchanged (up to the re-encoding)
+    assert np.abs(shown[:, :30].astype(np.int16) - burned[:, :30]).mean() < 2.0

@@ -14,7 +14,7 @@ import numpy as np
 from duomo.errors import DuomoError, MediaError
 from duomo.subtitles.cues import Cue
 from duomo.subtitles.partial import partial_file
-from duomo.video.probe import container_origin, ffmpeg_reason, open_container
+from duomo.video.probe import container_origin, ffmpeg_reason, open_container, read_rotation
 
 logger = logging.getLogger(__name__)
 
@@ -79,8 +79,9 @@ def burn_subtitles(video: str | Path, cues: Sequence[Cue], out: str | Path, *, c
     """Write ``out``: ``video`` with each cue drawn on the frames whose time t (seconds from the
     container start) has start <= t < end, re-encoded as H.264 (``crf``; yuv420p); its audio
     streams are copied unchanged. Written to a temporary file and renamed, so ``out`` is
-    complete or absent. Text is drawn on the stored picture (a rotation flag is kept, not
-    applied). Raises MediaError for a file without video or that cannot be read or written.
+    complete or absent. A rotated video (phone portrait) is turned upright first, so the text
+    reads upright, and written without a rotation flag. Raises MediaError for a file without
+    video or that cannot be read or written.
     """
     video, out = Path(video), Path(out)
     if out.resolve() == video.resolve():
@@ -94,6 +95,10 @@ def burn_subtitles(video: str | Path, cues: Sequence[Cue], out: str | Path, *, c
                 raise MediaError(video, "no video stream to draw subtitles on")
             in_video = source.streams.video[0]
             origin = float(container_origin(source))
+            rotation = read_rotation(source, in_video, video)  # degrees counter-clockwise
+            size = (in_video.codec_context.width, in_video.codec_context.height)
+            if rotation in (90, 270):
+                size = size[::-1]
             try:
                 target = av.open(str(tmp), "w")
             except (av.error.FFmpegError, ValueError) as err:
@@ -101,11 +106,10 @@ def burn_subtitles(video: str | Path, cues: Sequence[Cue], out: str | Path, *, c
             try:
                 out_video = target.add_stream("libx264", rate=in_video.average_rate or 25,
                                               options={"crf": str(crf)})
-                out_video.width, out_video.height = in_video.codec_context.width, in_video.codec_context.height
+                out_video.width, out_video.height = size
                 out_video.pix_fmt = "yuv420p"
                 out_video.codec_context.time_base = in_video.time_base
                 audio_pairs = {s.index: target.add_stream_from_template(s) for s in source.streams.audio}
-                size = (in_video.codec_context.width, in_video.codec_context.height)
                 num_frames = 0
                 for packet in source.demux(in_video, *source.streams.audio):
                     if packet.stream.type == "audio":
@@ -116,6 +120,8 @@ def burn_subtitles(video: str | Path, cues: Sequence[Cue], out: str | Path, *, c
                     for frame in packet.decode():
                         t = float(frame.pts * frame.time_base) - origin if frame.pts is not None else 0.0
                         image = frame.to_ndarray(format="rgb24")
+                        if rotation:
+                            image = np.ascontiguousarray(np.rot90(image, rotation // 90))
                         for cue in cues:
                             if cue.start_sec <= t < cue.end_sec and cue.text.strip():
                                 if cue.text not in overlays:
