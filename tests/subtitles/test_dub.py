@@ -148,6 +148,13 @@ def test_duck_and_replace_under_speech_at_the_original_rate_and_channels(tmp_pat
         under = tone_level(audio, rate, start + 0.2, end - 0.2, 3000.0)
         away = tone_level(audio, rate, 4.6, 5.8, 3000.0)
         levels[mix] = 20 * np.log10(under / away)
+        # the rest of the slot after the new speech is where the original line went on: also lowered
+        assert end < 3.5
+        rest = tone_level(audio, rate, end + 0.15, 3.9, 3000.0)
+        if mix == "duck":
+            assert 20 * np.log10(rest / away) == pytest.approx(-15.0, abs=1.5)
+        else:
+            assert rest < 0.01 * away  # below -40 dB
         assert away == pytest.approx(0.3, rel=0.05)  # the original, untouched away from speech
         assert video_packets(out) == video_packets(video)
     assert levels["duck"] == pytest.approx(-15.0, abs=1.5)

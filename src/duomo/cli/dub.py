@@ -22,7 +22,7 @@ def add_parser(subparsers) -> None:
                         help="SRT or WebVTT script to speak, e.g. a translation (default: the video's own speech)")
     parser.add_argument("--voice", default="joe", help="voice name (default %(default)s); see `espeak-ng --voices`")
     parser.add_argument("--mix", choices=("duck", "replace"), default="duck",
-                        help="lower the original sound under speech, or silence it there (default %(default)s)")
+                        help="lower the original sound under each cue, or silence it there (default %(default)s)")
     parser.add_argument("--duck-db", type=float, default=-15.0,
                         help="how far duck lowers the original, in dB (default %(default)s)")
     parser.add_argument("--max-speedup", type=float, default=1.5,

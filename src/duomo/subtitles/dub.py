@@ -62,8 +62,8 @@ def dub_video(
     into cues with ``make_cues``. Each cue's speech (leading and trailing silence trimmed) starts at the cue's start; when
     it is longer than the cue it is sped up (FFmpeg's ``atempo``, pitch kept) to end with the
     cue, at most ``max_speedup`` times; shorter speech is followed by the original sound.
-    ``mix="duck"`` lowers the original by ``duck_db`` dB under speech (with short ramps),
-    ``"replace"`` silences it there. The new audio keeps the original's sample rate and channel
+    ``mix="duck"`` lowers the original by ``duck_db`` dB under each cue (its whole slot, where
+    the original's own line is, with short ramps), ``"replace"`` silences it there. The new audio keeps the original's sample rate and channel
     count and is encoded as AAC (Opus in .webm). ``out`` is written to a temporary file beside
     it and renamed at the end, so it is complete or absent. ``use_variation=False`` makes Piper
     voices repeatable; ``cues_name`` is what errors about cues call them (the subtitle file).
@@ -119,7 +119,8 @@ def dub_video(
                                             f"after the audio ends ({format_time(len(track) / rate)})")
         clip = clip[: len(track) - first]
         track[first : first + len(clip)] += clip
-        under_speech[first : first + len(clip)] = True
+        # the whole slot, not only the new speech: the original's own line fills the cue's time
+        under_speech[first : max(first + len(clip), round(cue.end_sec * rate))] = True
         placed.append(DubbedCue(cue, first / rate, (first + len(clip)) / rate, round(speedup, 3)))
         logger.debug("cue %d: %.2f s of speech at %.2f s, %.2fx", number, len(clip) / rate, cue.start_sec, speedup)
     floor = 0.0 if mix == "replace" else 10 ** (duck_db / 20)
