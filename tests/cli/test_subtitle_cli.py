@@ -42,6 +42,7 @@ def test_dub_bad_input_is_one_line_and_writes_nothing(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["script.srt", "silent.mkv"]
 
 
+@pytest.mark.slow  # two fresh interpreters that import torch: about 3 s
 def test_subtitle_of_a_missing_video_is_one_line(tmp_path):
     one_line_error(duomo("subtitle", str(tmp_path / "nope.mp4")), "nope.mp4")
     one_line_error(duomo("subtitle", str(tmp_path / "nope.mp4"), "--describe", str(tmp_path)),
