@@ -102,6 +102,11 @@ def test_bad_files_name_the_file_and_cue(tmp_path, text, message):
     assert str(err.value) == f"{tmp_path}/{message}"
 
 
+def test_text_without_cues_is_not_taken_for_a_path():
+    with pytest.raises(SubtitleError, match="^<subtitles>: no cues$"):
+        parse_subtitles("WEBVTT\n\nNOTE only a note\n")
+
+
 def test_a_missing_file(tmp_path):
     with pytest.raises(SubtitleError, match="nope.srt: no such file"):
         parse_subtitles(tmp_path / "nope.srt")

@@ -58,13 +58,15 @@ def dub_video(
     """Write ``out``: ``video``'s video stream copied, and its first audio stream replaced by
     the cues spoken by ``voice`` over the original sound.
 
-    ``cues=None`` dubs the video's own speech: it is recognized (Whisper, bundled model) and cut
-    into cues with ``make_cues``. Each cue's speech (leading and trailing silence trimmed) starts at the cue's start; when
-    it is longer than the cue it is sped up (FFmpeg's ``atempo``, pitch kept) to end with the
-    cue, at most ``max_speedup`` times; shorter speech is followed by the original sound.
-    ``mix="duck"`` lowers the original by ``duck_db`` dB under each cue (its whole slot, where
-    the original's own line is, with short ramps), ``"replace"`` silences it there. The new audio keeps the original's sample rate and channel
-    count and is encoded as AAC (Opus in .webm). ``out`` is written to a temporary file beside
+    ``cues=None`` dubs the video's own speech: it is recognized (Whisper, bundled model) and
+    cut into cues with ``make_cues``. Each cue's speech (leading and trailing silence trimmed)
+    starts at the cue's start; when it is longer than the cue it is sped up (FFmpeg's
+    ``atempo``, pitch kept) to end with the cue, at most ``max_speedup`` times; shorter speech
+    is followed by the original sound. ``mix="duck"`` lowers the original by ``duck_db`` dB
+    under each cue (its whole slot, where the original's own line is, with short ramps),
+    ``"replace"`` silences it there. The new audio keeps the original's sample rate and channel
+    count and is encoded as AAC (Opus in .webm); the whole soundtrack is held in memory as
+    float32 (about 1.4 GB an hour at 48 kHz stereo). ``out`` is written to a temporary file beside
     it and renamed at the end, so it is complete or absent. ``use_variation=False`` makes Piper
     voices repeatable; ``cues_name`` is what errors about cues call them (the subtitle file).
 
@@ -125,26 +127,28 @@ def dub_video(
         logger.debug("cue %d: %.2f s of speech at %.2f s, %.2fx", number, len(clip) / rate, cue.start_sec, speedup)
     floor = 0.0 if mix == "replace" else 10 ** (duck_db / 20)
     gain = gain_envelope(under_speech, rate, floor)
-    mixed = np.clip(original * gain[None, :] + track[None, :], -1.0, 1.0)
-    _remux(video, out, mixed, rate, layout)
+    original *= gain[None, :]  # in place: a long soundtrack is held once, not three times
+    original += track[None, :]
+    np.clip(original, -1.0, 1.0, out=original)
+    _remux(video, out, original, rate, layout)
     return placed
 
 
 def gain_envelope(under_speech: np.ndarray, rate: int, floor: float) -> np.ndarray:
     """(S,) float32 gain: 1 away from speech, ``floor`` under it (``under_speech`` (S,) bool),
-    moving linearly over ``RAMP_SEC`` before each stretch starts and after it ends."""
+    moving linearly over ``RAMP_SEC`` before each stretch starts and after it ends: a sample k
+    samples from the nearest speech sample gets floor + (1 - floor) * min(k, ramp) / ramp."""
     ramp = max(1, round(RAMP_SEC * rate))
-    # distance in samples to the nearest speech sample, capped at the ramp length
-    distance = np.full(len(under_speech), ramp, np.float32)
-    idx = np.flatnonzero(under_speech)
-    if len(idx):
-        positions = np.arange(len(under_speech))
-        nearest = np.searchsorted(idx, positions)
-        after = idx[np.minimum(nearest, len(idx) - 1)]
-        before = idx[np.maximum(nearest - 1, 0)]
-        distance = np.minimum(np.abs(after - positions), np.abs(positions - before)).astype(np.float32)
-        distance = np.minimum(distance, ramp)
-    return (floor + (1.0 - floor) * distance / ramp).astype(np.float32)
+    gain = np.ones(len(under_speech), np.float32)
+    edges = np.flatnonzero(np.diff(under_speech.astype(np.int8), prepend=0, append=0))
+    steps = floor + (1.0 - floor) * np.arange(1, ramp + 1, dtype=np.float32) / ramp  # k = 1 .. ramp
+    for start, end in zip(edges[::2], edges[1::2]):  # speech runs [start, end), one loop per cue
+        gain[start:end] = floor
+        before = gain[max(0, start - ramp) : start]
+        before[:] = np.minimum(before, steps[: len(before)][::-1])
+        after = gain[end : end + ramp]
+        after[:] = np.minimum(after, steps[: len(after)])
+    return gain
 
 
 def change_tempo(audio: np.ndarray, rate: int, factor: float) -> np.ndarray:

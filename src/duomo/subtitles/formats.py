@@ -63,13 +63,13 @@ def write_vtt(cues: Sequence[Cue], path: str | Path | None = None) -> str:
 def parse_subtitles(source: str | Path, *, name: str | None = None) -> list[Cue]:
     """Cues of an SRT or WebVTT file (told apart by the ``WEBVTT`` header), in order.
 
-    ``source`` is a path, or the text itself (a ``str`` holding ``-->``); ``name`` is what
+    ``source`` is a path, or the text itself (a ``str`` holding ``-->`` or a line break); ``name`` is what
     errors call the text (default: the path, or ``"<subtitles>"``). Raises SubtitleError naming
     the file, the cue number and its line for a missing file, a block without a timing line,
     a bad time, an end not after its start, cues out of order or overlapping, and for a file
     without cues. Cues whose text is empty after markup is dropped are skipped.
     """
-    if isinstance(source, str) and "-->" in source:
+    if isinstance(source, str) and ("-->" in source or "\n" in source):
         text, name = source, name or "<subtitles>"
     else:
         path = Path(source)
