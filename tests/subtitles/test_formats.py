@@ -31,6 +31,10 @@ def test_srt_text_is_exact():
     )
 
 
+def test_blank_lines_inside_a_cue_are_not_written():
+    assert write_srt([Cue(0, 1, "one\n\ntwo")]) == "1\n00:00:00,000 --> 00:00:01,000\none\ntwo\n"
+
+
 def test_vtt_text_is_exact_and_escaped():
     assert write_vtt(CUES[2:3]) == "WEBVTT\n\n00:01:02.001 --> 00:01:05.999\nFish &amp; chips &lt;3 &gt; all\n"
 

@@ -97,8 +97,8 @@ def dub_video(
         if not cues:
             raise MediaError(video, "no speech found to dub; give the script as a subtitle file")
         cues_name = f"{video} (recognized speech)"
-    spoken = [(number, cue) for number, cue in enumerate(cues, 1) if cue.spoken_text]
-    clips = synthesize_many([cue.spoken_text for _, cue in spoken], voice=voice, sample_rate=rate,
+    spoken = [(number, cue) for number, cue in enumerate(cues, 1) if _speech(cue)]
+    clips = synthesize_many([_speech(cue) for _, cue in spoken], voice=voice, sample_rate=rate,
                             use_variation=use_variation)
     track = np.zeros(original.shape[1], np.float32)
     under_speech = np.zeros(original.shape[1], bool)
@@ -193,8 +193,14 @@ def _check_cues(cues: Sequence[Cue], name: str) -> None:
             kind = "out of order" if cue.start_sec < cues[i - 2].start_sec else "overlapping"
             raise SubtitleError(name, f"cue {i} starts at {format_time(cue.start_sec)}, before cue {i - 1} "
                                         f"ends at {format_time(cues[i - 2].end_sec)} ({kind})")
-    if not any(cue.spoken_text for cue in cues):
+    if not any(_speech(cue) for cue in cues):
         raise SubtitleError(name, "nothing to speak (no cue has text)")
+
+
+def _speech(cue: Cue) -> str:
+    """What the voice reads: the cue's lines, a description "[a red circle moves left]" without
+    its brackets."""
+    return cue.spoken_text.strip("[] ")
 
 
 def _short(text: str, limit: int = 40) -> str:

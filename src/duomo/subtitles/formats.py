@@ -39,7 +39,7 @@ def format_time(seconds: float, separator: str = ",") -> str:
 def write_srt(cues: Sequence[Cue], path: str | Path | None = None) -> str:
     """The cues as SubRip text (numbered blocks, each followed by a blank line); also written
     to ``path`` (UTF-8) when given."""
-    blocks = [f"{i}\n{format_time(c.start_sec)} --> {format_time(c.end_sec)}\n{c.text}\n"
+    blocks = [f"{i}\n{format_time(c.start_sec)} --> {format_time(c.end_sec)}\n{_text(c)}\n"
               for i, c in enumerate(cues, 1)]
     text = "\n".join(blocks)
     if path is not None:
@@ -52,12 +52,17 @@ def write_vtt(cues: Sequence[Cue], path: str | Path | None = None) -> str:
     (UTF-8) when given."""
     blocks = ["WEBVTT\n"]
     for c in cues:
-        text = c.text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        text = _text(c).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
         blocks.append(f"{format_time(c.start_sec, '.')} --> {format_time(c.end_sec, '.')}\n{text}\n")
     text = "\n".join(blocks)
     if path is not None:
         Path(path).write_text(text, encoding="utf-8")
     return text
+
+
+def _text(cue: Cue) -> str:
+    """The cue's lines without blank ones (a blank line would end the block early)."""
+    return "\n".join(line for line in cue.lines if line.strip())
 
 
 def parse_subtitles(source: str | Path, *, name: str | None = None) -> list[Cue]:
