@@ -23,7 +23,6 @@ from pathlib import Path
 import sys
 import time
 
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.helpers
 from duomo.eval.metrics import word_error_rate  # noqa: E402
@@ -114,7 +113,7 @@ def main() -> None:
     print(f"dub: {result['dub_sec']:.1f} s ({duration / result['dub_sec']:.1f}x real time), "
           f"{sum(s > 1 for s in result['speedups'])} of {n} sped up (max {max(result['speedups']):.2f}x); "
           f"ASR of the dub: WER {result['dub_wer']:.3f}, first-word offsets "
-          f"{[o for o in offsets]}, max |offset| {max(abs(o) for o in offsets if o is not None):.2f} s")
+          f"{offsets}, max |offset| {max(abs(o) for o in offsets if o is not None):.2f} s")
     name = "subtitles_quick.json" if args.quick else "subtitles.json"
     (OUT_DIR / name).write_text(json.dumps(result, indent=1))
     print(json.dumps(result))

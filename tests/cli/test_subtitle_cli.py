@@ -3,8 +3,6 @@ nothing left behind on failure."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import av
 import pytest
 

@@ -10,7 +10,6 @@ import pytest
 from duomo.errors import MediaError
 from duomo.subtitles.burn import burn_subtitles, render_cue
 from duomo.subtitles.cues import Cue
-from tests.helpers.videos import make_video
 
 
 def decoded(path) -> list[tuple[float, np.ndarray]]:
