@@ -56,7 +56,8 @@ def dub_video(
     cues_name: str = "cues",
 ) -> list[DubbedCue]:
     """Write ``out``: ``video``'s video stream copied, and its first audio stream replaced by
-    the cues spoken by ``voice`` over the original sound.
+    the cues spoken by ``voice`` over the original sound (further audio, subtitle and data
+    streams are not carried over).
 
     ``cues=None`` dubs the video's own speech: it is recognized (Whisper, bundled model) and
     cut into cues with ``make_cues``. Each cue's speech (leading and trailing silence trimmed)
