@@ -141,3 +141,14 @@ def test_an_unreadable_video_raises_a_media_error(run_for, tmp_path):
     with pytest.raises(MediaError) as info:
         duomo.load(run_for("qa")).answer(broken, "what color is the square?")
     assert str(broken) in str(info.value) and "\n" not in str(info.value)
+
+
+
+def test_caption_span_of_the_whole_video_is_its_caption(run_for, odd_video):
+    from duomo.video import probe
+
+    predictor = duomo.load(run_for("caption"))
+    # the span covering the whole video is preprocessed exactly like the whole video
+    assert predictor.caption_span(odd_video, 0.0, probe(odd_video).duration_sec) == predictor.caption(odd_video)
+    with pytest.raises(DuomoError, match="this is a qa model; caption needs a caption run"):
+        duomo.load(run_for("qa")).caption_span(odd_video, 0.0, 0.5)

@@ -20,7 +20,7 @@ from duomo.batch import HeadOutput
 from duomo.config import RunConfig, read_config
 from duomo.data.collate import collate
 from duomo.data.datasets import Row, TaskVocab, VideoItem, dialog_text, encode_dialog
-from duomo.data.media import load_media
+from duomo.data.media import Media, load_media, load_span
 from duomo.errors import DuomoError
 from duomo.models.build import build_model
 from duomo.models.model import VideoTextModel
@@ -55,11 +55,11 @@ class Predictor:
     def task(self) -> str:
         return self.cfg.task
 
-    def _item(self, video: str | Path, rows: list[Row]) -> VideoItem:
-        return VideoItem(str(video), load_media(video, self.cfg.data), None, rows)
+    def _item(self, video: str | Path, rows: list[Row], media: Media | None = None) -> VideoItem:
+        return VideoItem(str(video), media or load_media(video, self.cfg.data), None, rows)
 
-    def _batch(self, video: str | Path, rows: list[Row]):
-        return collate([self._item(video, rows)], task=self.task, num_outputs=self.vocab.num_outputs,
+    def _batch(self, video: str | Path, rows: list[Row], media: Media | None = None):
+        return collate([self._item(video, rows, media)], task=self.task, num_outputs=self.vocab.num_outputs,
                        multi_label=bool(self.cfg.model.head.args.get("multi_label", False))).to(self.device)
 
     @torch.no_grad()
@@ -67,6 +67,17 @@ class Predictor:
         """One caption for ``video`` (beam search with the run's beam size unless given)."""
         self._need("caption")
         fused = self.model.fuse(self._batch(video, [Row()]))
+        ids = self.model.head.predict(HeadOutput(logits=fused.pooled, fused=fused), beam_size=beam_size)[0]
+        return self.vocab.tokenizer.decode(ids)
+
+    @torch.no_grad()
+    def caption_span(self, video: str | Path, start_sec: float, end_sec: float,
+                     beam_size: int | None = None) -> str:
+        """One caption for the stretch ``[start_sec, end_sec)`` of ``video``: its frames and
+        sound go through the run's preprocessing as if they were the whole video."""
+        self._need("caption")
+        media = load_span(video, self.cfg.data, start_sec, end_sec)
+        fused = self.model.fuse(self._batch(video, [Row()], media))
         ids = self.model.head.predict(HeadOutput(logits=fused.pooled, fused=fused), beam_size=beam_size)[0]
         return self.vocab.tokenizer.decode(ids)
 

@@ -7,11 +7,12 @@ import logging
 import sys
 
 from duomo import __version__
-from duomo.cli import data, evaluate, index, predict, probe, search, serve, shots, similar, synth, train
+from duomo.cli import (data, dub, evaluate, index, predict, probe, search, serve, shots, similar, subtitle, synth,
+                       train)
 from duomo.errors import DuomoError
 
 # Each subcommand module has ``add_parser(subparsers)`` and ``run(args) -> int``.
-SUBCOMMANDS = [probe, shots, synth, data, train, evaluate, predict, index, search, similar, serve]
+SUBCOMMANDS = [probe, shots, synth, data, train, evaluate, predict, index, search, similar, serve, subtitle, dub]
 
 
 def build_parser() -> argparse.ArgumentParser:

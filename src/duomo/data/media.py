@@ -66,7 +66,29 @@ def load_mel(path: str | Path, cfg: DataConfig) -> np.ndarray:
         return np.full((1, cfg.num_mels), SILENCE, dtype=np.float16)
     from duomo.video.audio import decode_audio
 
-    waveform = decode_audio(path, cfg.sample_rate)
+    return _mel(decode_audio(path, cfg.sample_rate), cfg)
+
+
+def load_span(path: str | Path, cfg: DataConfig, start_sec: float, end_sec: float) -> Media:
+    """``load_media`` of the stretch ``[start_sec, end_sec)`` of a video: ``cfg.num_frames``
+    frames spread over it and the log-mel of its sound (silence when there is none)."""
+    from duomo.video.decode import decode_clip
+
+    frames = decode_clip(path, num_frames=cfg.num_frames, start_sec=start_sec, end_sec=end_sec,
+                         size=(cfg.frame_size, cfg.frame_size)).frames
+    if not cfg.use_audio:
+        return Media(frames=frames, mel=None)
+    with open_container(path) as container:
+        has_audio = bool(container.streams.audio)
+    if not has_audio:
+        return Media(frames=frames, mel=np.full((1, cfg.num_mels), SILENCE, dtype=np.float16))
+    from duomo.video.audio import decode_audio
+
+    return Media(frames=frames, mel=_mel(decode_audio(path, cfg.sample_rate, start_sec, end_sec), cfg))
+
+
+def _mel(waveform: np.ndarray, cfg: DataConfig) -> np.ndarray:
+    """(A, M) float16 log-mel of a waveform at cfg.sample_rate, at most max_audio_sec of frames."""
     mel = log_mel_spectrogram(waveform, cfg.sample_rate, num_mels=cfg.num_mels, hop_sec=cfg.hop_sec)
     max_frames = max(1, int(round(cfg.max_audio_sec / cfg.hop_sec)))
     if mel.shape[0] > max_frames:
