@@ -18,14 +18,18 @@ from duomo.batch import Fused, HeadOutput, VideoBatch
 class MomentHead(nn.Module):
     """fused.tokens (B, N, D) whose first T are the row's frame tokens (T = batch.frame_mask's
     length; the temporal encoder must keep one token per frame), fused.mask (B, N),
-    fused.pooled (B, D) -> logits (B, T, 3): per frame, start, end and inside scores; the start
+    fused.pooled (B, D) the query (``separate`` fusion) or the fused query-video vector
+    -> frames modulated by the pooled vector, a small transformer over them -> logits (B, T, 3): per frame, start, end and inside scores; the start
     and end scores of padding frames are -inf. ``batch.spans`` (B, 2) holds the targets as
     fractions of the video's duration."""
 
     def __init__(self, *, dim: int, num_layers: int = 1, num_heads: int = 4, ff_mult: int = 2,
                  dropout: float = 0.1, boundary_sigma: float = 1.0, inside_weight: float = 1.0):
         super().__init__()
-        self.context = nn.Linear(dim, dim)  # the fused query-video vector, added to every frame
+        # FiLM (Perez et al., 2018, https://arxiv.org/abs/1709.07871): the pooled query scales and
+        # shifts every frame token, so even a fusion that leaves frames apart (separate) conditions them
+        self.scale = nn.Linear(dim, dim)
+        self.shift = nn.Linear(dim, dim)
         layer = nn.TransformerEncoderLayer(dim, num_heads, dim * ff_mult, dropout, batch_first=True, norm_first=True)
         self.frames = nn.TransformerEncoder(layer, num_layers, enable_nested_tensor=False) if num_layers else None
         self.norm = nn.LayerNorm(dim)
@@ -35,7 +39,8 @@ class MomentHead(nn.Module):
 
     def forward(self, fused: Fused, batch: VideoBatch) -> HeadOutput:
         num_frames = batch.frame_mask.shape[1]
-        x = fused.tokens[:, :num_frames] + self.context(fused.pooled).unsqueeze(1)  # (B, T, D)
+        frames = fused.tokens[:, :num_frames]  # (B, T, D)
+        x = frames * (1 + self.scale(fused.pooled).unsqueeze(1)) + self.shift(fused.pooled).unsqueeze(1)
         mask = fused.mask[:, :num_frames].bool()
         if self.frames is not None:
             # the transformer wants True at padding; a row with no valid frame attends to all
