@@ -116,6 +116,8 @@ class Predictor:
     def embed_text(self, texts: list[str]) -> np.ndarray:
         """(N, E) float32 unit vectors of ``texts`` in the retrieval run's shared space."""
         self._need_head("retrieval")
+        if not texts:
+            raise DuomoError("embed_text needs at least one text")
         tok, max_len = self.vocab.tokenizer, self.cfg.data.max_text_len
         seqs = [tok.encode(text, max_len) or [SEP] for text in texts]
         ids = torch.full((len(seqs), max(1, max((len(q) for q in seqs), default=1))), PAD, dtype=torch.long)
