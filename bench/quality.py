@@ -7,6 +7,7 @@ compositional split), trains each task's default preset and seed_baseline throug
 
     python bench/quality.py                 # everything (about 2 hours on 2 cores at 12 min a run)
     python bench/quality.py --runs qa qa_seed_baseline --minutes 10
+    python bench/quality.py --runs retrieval retrieval_moment --threads 1
     python bench/quality.py --report-only   # rebuild the table from finished runs
 
 A finished run (its eval JSON present) is reused, so an interrupted bench picks up where it
@@ -39,6 +40,8 @@ RUNS = {
     "dialog": ("dialog", "dialog", "world"),
     "classify": ("classify", "classify", "world"),
     "qa_compositional": ("qa", "qa", "compositional"),
+    "retrieval": ("retrieval", "retrieval", "world"),
+    "retrieval_moment": ("retrieval", "retrieval_moment", "world"),
 }
 
 # metric -> (minimum, which run, where in the eval JSON)
@@ -50,6 +53,8 @@ TARGETS = [
     ("caption BLEU-4", 0.5, "caption", ("bleu_4",)),
     ("dialog accuracy, turns 2+", 0.90, "dialog", ("accuracy_turn2plus",)),
     ("classify top-1", 0.95, "classify", ("top1",)),
+    ("retrieval text-to-video R@1", 0.80, "retrieval", ("t2v_r1",)),
+    ("moment R@1 at IoU 0.5", 0.70, "retrieval_moment", ("r1_iou0.5",)),
 ]
 
 

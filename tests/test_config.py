@@ -13,10 +13,15 @@ from duomo.models import build
 PRESETS = sorted(p.name[:-5] for p in (resources.files("duomo") / "configs").iterdir() if p.name.endswith(".yaml"))
 
 
-def preset_task(name: str) -> str:
-    """The task a preset is for: its head's table key."""
+def preset_head(name: str) -> str:
     raw = yaml.safe_load((resources.files("duomo") / "configs" / f"{name}.yaml").read_text())
     return raw["model"]["head"]["name"]
+
+
+def preset_task(name: str) -> str:
+    """The task a preset is for: its head's table key, or the task that head serves (moment)."""
+    head = preset_head(name)
+    return next((task for task, heads in build.TASK_HEADS.items() if head in heads), head)
 
 
 def write_preset(tmp_path, text: str):
@@ -26,7 +31,8 @@ def write_preset(tmp_path, text: str):
 
 
 def test_presets_are_found():
-    assert {"caption", "qa", "dialog", "classify", "qa_seed_baseline", "caption_seed_baseline"} <= set(PRESETS)
+    assert {"caption", "qa", "dialog", "classify", "qa_seed_baseline", "caption_seed_baseline", "retrieval",
+            "retrieval_moment"} <= set(PRESETS)
 
 
 @pytest.mark.parametrize("name", PRESETS)
@@ -34,7 +40,7 @@ def test_every_packaged_preset_loads_and_passes_build_check(name):
     task = preset_task(name)
     cfg = load_config(task, name)
     assert cfg.task == task
-    assert cfg.model.head.name == task
+    assert cfg.model.head.name == preset_head(name)
     build.check(cfg)
 
 
@@ -193,7 +199,16 @@ def test_build_check_rejects_an_unknown_name_listing_the_choices():
     cfg = load_config("qa", None, ["model.fusion=fancy"])
     with pytest.raises(ConfigError) as err:
         build.check(cfg)
-    assert str(err.value) == "model.fusion.name: unknown 'fancy'; choose one of concat, attention, cross_attn, late_concat"
+    assert str(err.value) == "model.fusion.name: unknown 'fancy'; choose one of concat, attention, cross_attn, late_concat, separate"
+
+
+def test_build_check_holds_retrieval_heads_to_their_rules():
+    with pytest.raises(ConfigError, match=r"model\.fusion\.name: the retrieval head .* use separate, not 'concat'"):
+        build.check(load_config("retrieval", None, ["model.fusion=concat"]))
+    with pytest.raises(ConfigError, match=r"model\.temporal\.name: the moment head needs one token per frame"):
+        build.check(load_config("retrieval", "retrieval_moment", ["model.temporal=mean"]))
+    with pytest.raises(ConfigError, match=r"'moment' does not match the task 'qa'"):
+        build.check(load_config("qa", None, ["model.head=moment"]))
 
 
 def test_build_check_rejects_a_head_for_another_task():

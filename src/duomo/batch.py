@@ -42,6 +42,8 @@ class VideoBatch:
     """(B, S) caption tokens, starting with <bos> and ending with <eos>, 0-padded."""
     target_mask: Tensor | None = None
     """(B, S) bool."""
+    spans: Tensor | None = None
+    """(B, 2) float: each row's target [start, end] as fractions of its video's duration (moment retrieval)."""
     qa_types: list[str] = field(default_factory=list)
     """(B) question family of each row (QA, dialog)."""
     turn_idx: list[int] = field(default_factory=list)

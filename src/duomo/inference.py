@@ -1,9 +1,14 @@
-"""Predictor: load a trained run once, then caption, answer or classify any video file.
+"""Predictor: load a trained run once, then caption, answer, classify, embed (retrieval) or find
+a moment in any video file.
 
     >>> import duomo
     >>> model = duomo.load("runs/qa")
     >>> model.answer("clip.mp4", "what color is the square?")
     Answer(text='red', score=0.97)
+    >>> duomo.load("runs/retrieval").embed_text(["a red circle grows"]).shape
+    (1, 256)
+    >>> duomo.load("runs/moment").find_moment("clip.mp4", "the red circle grows")
+    (1.2, 2.0, 0.81)
 
 Videos go through exactly the preprocessing of training (the run's saved data settings),
 whatever their size, length or frame rate.
@@ -14,17 +19,23 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import av
+import numpy as np
 import torch
 
 from duomo.batch import HeadOutput
 from duomo.config import RunConfig, read_config
 from duomo.data.collate import collate
 from duomo.data.datasets import Row, TaskVocab, VideoItem, dialog_text, encode_dialog
-from duomo.data.media import Media, load_media, load_span
+from duomo.data.media import SILENCE, Media, load_media, load_span
 from duomo.errors import DuomoError
 from duomo.models.build import build_model
 from duomo.models.model import VideoTextModel
+from duomo.text.tokenize import PAD, SEP
 from duomo.train.checkpoint import CheckpointError, load_checkpoint
+from duomo.video.decode import RESIZE_FILTER
+from duomo.video.probe import probe
+from duomo.video.sampling import uniform_indices
 
 
 @dataclass
@@ -111,6 +122,72 @@ class Predictor:
         order = torch.argsort(scores, descending=True)[:top_k].tolist()
         return Labels([(self.vocab.labels[i], s) for i, s in picked],
                       [(self.vocab.labels[i], float(scores[i])) for i in order])
+
+    @torch.no_grad()
+    def embed_text(self, texts: list[str]) -> np.ndarray:
+        """(N, E) float32 unit vectors of ``texts`` in the retrieval run's shared space."""
+        self._need_head("retrieval")
+        if not texts:
+            raise DuomoError("embed_text needs at least one text")
+        tok, max_len = self.vocab.tokenizer, self.cfg.data.max_text_len
+        seqs = [tok.encode(text, max_len) or [SEP] for text in texts]
+        ids = torch.full((len(seqs), max(1, max((len(q) for q in seqs), default=1))), PAD, dtype=torch.long)
+        for i, seq in enumerate(seqs):
+            ids[i, : len(seq)] = torch.tensor(seq, dtype=torch.long)
+        ids = ids.to(self.device)
+        mask = ids != PAD
+        text = self.model.text(ids, mask)
+        no_video = text.new_zeros(len(seqs), 0, self.model.dim)
+        pooled = self.model.fusion(no_video, torch.zeros_like(mask[:, :0]), text, mask).pooled
+        return self.model.head.embed_text(pooled).cpu().numpy().astype(np.float32)
+
+    @torch.no_grad()
+    def embed_video(self, video: str | Path) -> np.ndarray:
+        """(E,) float32 unit vector of a video file (frames and sound, sampled as in training)."""
+        self._need_head("retrieval")
+        return self._embed_media(load_media(video, self.cfg.data), str(video))
+
+    @torch.no_grad()
+    def embed_frames(self, frames: np.ndarray) -> np.ndarray:
+        """(E,) float32 unit vector of frames uint8 (T, H, W, 3) RGB, e.g. one segment of a longer
+        video: resampled uniformly to the run's frame count and resized to its frame size; the
+        sound is taken as silence."""
+        self._need_head("retrieval")
+        frames = np.asarray(frames)
+        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8 or not len(frames):
+            raise DuomoError(f"embed_frames wants uint8 frames (T, H, W, 3) with T >= 1, got {frames.dtype} "
+                             f"{frames.shape}")
+        data = self.cfg.data
+        picked = frames[uniform_indices(len(frames), data.num_frames)]
+        size = data.frame_size
+        if picked.shape[1:3] != (size, size):
+            picked = np.stack([
+                av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24").reformat(
+                    width=size, height=size, format="rgb24", interpolation=RESIZE_FILTER).to_ndarray()
+                for frame in picked])
+        mel = np.full((1, data.num_mels), SILENCE, dtype=np.float16) if data.use_audio else None
+        return self._embed_media(Media(frames=picked, mel=mel), "frames")
+
+    def _embed_media(self, media: Media, name: str) -> np.ndarray:
+        batch = collate([VideoItem(name, media, None, [Row()])], task=self.task).to(self.device)
+        tokens, mask = self.model.encode_media(batch)  # (1, N, D): the video alone, no text
+        return self.model.head.embed_video(tokens, mask)[0].cpu().numpy().astype(np.float32)
+
+    @torch.no_grad()
+    def find_moment(self, video: str | Path, query: str) -> tuple[float, float, float]:
+        """(start_sec, end_sec, probability) of the moment of ``video`` that ``query`` describes."""
+        self._need_head("moment")
+        duration = probe(video).duration_sec
+        ids = self.vocab.tokenizer.encode(query, self.cfg.data.max_text_len) or [SEP]
+        out = self.model(self._batch(video, [Row(text_ids=ids, question=query, duration_sec=duration)]))
+        start, end, p = self.model.head.predict(out)[0]
+        return start * duration, end * duration, p
+
+    def _need_head(self, head: str) -> None:
+        if self.task != "retrieval" or self.cfg.model.head.name != head:
+            kind = "retrieval" if head == "retrieval" else "moment retrieval"
+            raise DuomoError(f"this is a {self.task} model ({self.cfg.model.head.name} head); {kind} needs a "
+                             f"retrieval run with the {head} head")
 
     def _need(self, task: str) -> None:
         if self.task != task:

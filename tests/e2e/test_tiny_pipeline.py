@@ -31,12 +31,18 @@ PER_TASK = {
     "qa": [TEXT, "model.head.args={hidden_dim: 16}"],
     "dialog": [TEXT, "model.head.args={hidden_dim: 16}"],
     "classify": ["model.head.args={hidden_dim: 16}"],
+    "retrieval": ["model.fusion.args={}", "model.head.args={embed_dim: 8}"],
+    "retrieval_moment": ["model.fusion.args={}", "model.head.args={num_layers: 1, num_heads: 2, ff_mult: 2}"],
 }
+# runs named after a preset of another task: name -> task
+TASK_OF = {"retrieval_moment": "retrieval"}
 METRICS = {
     "caption": {"bleu_1", "bleu_2", "bleu_3", "bleu_4", "meteor", "rouge_l", "cider"},
     "qa": {"accuracy", "accuracy_by_type"},
     "dialog": {"accuracy", "accuracy_turn2plus", "accuracy_by_turn"},
     "classify": {"top1", "top5", "macro_precision", "macro_recall", "macro_f1"},
+    "retrieval": {f"{d}_{m}" for d in ("t2v", "v2t") for m in ("r1", "r5", "r10", "mdr", "mnr")},
+    "retrieval_moment": {"r1_iou0.5", "r1_iou0.7", "mean_iou"},
 }
 
 
@@ -56,12 +62,13 @@ def world(tmp_path_factory) -> Path:
     return out
 
 
-@pytest.mark.parametrize("task", list(PER_TASK))
-def test_train_eval_predict(world, task, tmp_path):
+@pytest.mark.parametrize("run_name", list(PER_TASK))
+def test_train_eval_predict(world, run_name, tmp_path):
     manifest = world / "manifest.jsonl"
-    run = tmp_path / task
-    settings = [arg for item in [*COMMON, *PER_TASK[task]] for arg in ("--set", item)]
-    trained = duomo("train", task, "--data", manifest, "--out", run, "--epochs", "2", *settings)
+    task = TASK_OF.get(run_name, run_name)
+    run = tmp_path / run_name
+    settings = [arg for item in [*COMMON, *PER_TASK[run_name]] for arg in ("--set", item)]
+    trained = duomo("train", task, "--data", manifest, "--out", run, "--epochs", "2", "--config", run_name, *settings)
     assert trained.returncode == 0, trained.stderr
     assert trained.stdout.startswith(f"trained {task}: 2 epochs, ")
     for name in ("config.yaml", "vocab.json", "best.pt", "last.pt", "metrics.csv", "learning_curves.png"):
@@ -74,7 +81,7 @@ def test_train_eval_predict(world, task, tmp_path):
     assert evaluated.returncode == 0, evaluated.stderr
     metrics = json.loads(evaluated.stdout)
     assert (metrics["task"], metrics["split"]) == (task, "test") and metrics["n"] > 0
-    assert METRICS[task] <= metrics.keys()
+    assert METRICS[run_name] <= metrics.keys()
     predictions = [json.loads(line) for line in (run / "eval_test_predictions.jsonl").read_text().splitlines()]
     assert len(predictions) == metrics["n"]
     if task == "classify":
@@ -85,7 +92,9 @@ def test_train_eval_predict(world, task, tmp_path):
         "qa": ["--question", "how many shapes can you see?", "--choices", "1,2,3"],
         "dialog": ["--question", "what does it do at first?",
                    "--history", "which object is the first to act?=red circle"],
-    }.get(task, [])
+        "retrieval": ["--question", "a red circle grows"],
+        "retrieval_moment": ["--question", "the red circle grows"],
+    }.get(run_name, [])
     predicted = duomo("predict", run, video, "--json", *extra)
     assert predicted.returncode == 0, predicted.stderr
     answer = json.loads(predicted.stdout)
@@ -94,6 +103,10 @@ def test_train_eval_predict(world, task, tmp_path):
         assert isinstance(answer["caption"], str)
     elif task == "classify":
         assert answer["labels"] and all(isinstance(n, str) and 0 <= s <= 1 for n, s in answer["top"])
+    elif run_name == "retrieval":
+        assert answer["embedding_dim"] == 8 and -1 <= answer["similarity"] <= 1
+    elif run_name == "retrieval_moment":
+        assert 0 <= answer["start_sec"] < answer["end_sec"] <= 3.0 and 0 < answer["score"] <= 1
     else:
         assert isinstance(answer["answer"], str) and 0 < answer["score"] <= 1
     if task == "qa":

@@ -30,8 +30,11 @@ TINY_TASK_OVERRIDES = {
     "dialog": [TINY_TEXT, TINY_HEAD],
     "classify": [TINY_HEAD],
     "caption": ["model.head.args={decoder: gru, num_layers: 1, beam_size: 2, max_len: 12}"],
+    # the separate fusion takes no arguments
+    "retrieval": ["model.fusion.args={}", "model.head.args={embed_dim: 8}"],
+    "retrieval_moment": ["model.fusion.args={}", "model.head.args={num_layers: 1, num_heads: 2, ff_mult: 2}"],
 }
-"""Per task, after ``TINY_OVERRIDES``: a one-layer text encoder for the tasks that read text
+"""Per preset, after ``TINY_OVERRIDES``: a one-layer text encoder for the tasks that read text
 (qa, dialog) and a small head."""
 
 
@@ -44,10 +47,12 @@ def make_tiny_world(root: Path, *, num_videos: int = 8, val_fraction: float = 0.
     return generate_world(root, config)
 
 
-def tiny_config(task: str, manifest: Path, *extra: str) -> RunConfig:
-    """``task``'s preset on ``manifest`` with ``TINY_OVERRIDES`` and ``TINY_TASK_OVERRIDES[task]``,
-    then ``extra`` overrides (a later one wins; ``model.head.args.max_len=10`` changes one arg)."""
-    return load_config(task, None, [f"data.manifest={manifest}", *TINY_OVERRIDES, *TINY_TASK_OVERRIDES[task], *extra])
+def tiny_config(task: str, manifest: Path, *extra: str, preset: str | None = None) -> RunConfig:
+    """``preset`` (default: the task's own) on ``manifest`` with ``TINY_OVERRIDES`` and
+    ``TINY_TASK_OVERRIDES[preset]``, then ``extra`` overrides (a later one wins;
+    ``model.head.args.max_len=10`` changes one arg)."""
+    preset = preset or task
+    return load_config(task, preset, [f"data.manifest={manifest}", *TINY_OVERRIDES, *TINY_TASK_OVERRIDES[preset], *extra])
 
 
 def train_once_each(tmp_path_factory: pytest.TempPathFactory,

@@ -69,6 +69,8 @@ TINY_ARGS: dict[tuple[str, str], dict[str, Any]] = {
     ("model.head", "qa"): {"num_answers": K, "hidden_dim": 32},
     ("model.head", "dialog"): {"num_answers": K, "hidden_dim": 32},
     ("model.head", "classify"): {"num_classes": K, "hidden_dim": 32},
+    ("model.head", "retrieval"): {"embed_dim": 8},
+    ("model.head", "moment"): {"num_heads": 2},
 }
 # What each table's constructors take besides `dim`, as build_model passes it.
 INJECTED: dict[str, dict[str, Any]] = {
@@ -266,6 +268,11 @@ def head_batch(name: str) -> tuple[VideoBatch, tuple[int, ...]]:
         return dataclasses.replace(base, labels=torch.tensor([4, 1]), choice_mask=choice_mask), (B, K)
     if name == "classify":
         return dataclasses.replace(base, labels=torch.tensor([0, K - 1])), (B, K)
+    if name == "retrieval":  # one row per video: logits are (rows, videos)
+        ids = torch.tensor([[5, 6, 7], [8, PAD, PAD]])
+        return dataclasses.replace(base, text_ids=ids, text_mask=ids != PAD), (B, B)
+    if name == "moment":
+        return dataclasses.replace(base, spans=torch.tensor([[0.0, 0.5], [0.3, 0.9]])), (B, T, 3)
     raise AssertionError(f"no contract batch for head {name!r}: add one to head_batch")
 
 
@@ -323,12 +330,12 @@ TINY_MODEL_ARGS = {
 }
 
 
-def tiny_config(task: str):
+def tiny_config(task: str, preset: str | None = None):
     try:
-        preset_path(task)
+        preset_path(preset or task)
     except ConfigError as err:
         pytest.skip(str(err))
-    cfg = load_config(task)
+    cfg = load_config(task, preset)
     cfg.model.dim = D
     cfg.data.num_frames, cfg.data.frame_size, cfg.data.num_mels = T, SIZE, NUM_MELS
     if cfg.model.video.name not in ("cnn_small", "resnet18"):
@@ -374,6 +381,7 @@ def model_batch(task: str, cfg, padded: bool = False) -> VideoBatch:
         return dataclasses.replace(batch, target_ids=target, target_mask=target != PAD)
     if task == "classify":
         return dataclasses.replace(batch, rows=None, labels=torch.tensor([1, 3]))
+    spans = torch.tensor([[0.0, 0.5], [0.25, 1.0], [0.5, 0.75]])
     ids = torch.randint(len(SPECIALS), len(VOCAB), (rows, L), generator=gen)
     text_mask = _mask(rows, L, [L, L - 2, 2])
     ids = ids.masked_fill(~text_mask, PAD)
@@ -382,12 +390,16 @@ def model_batch(task: str, cfg, padded: bool = False) -> VideoBatch:
         text_mask = torch.cat([text_mask, torch.zeros(rows, EXTRA, dtype=torch.bool)], dim=1)
     choice_mask = torch.ones(rows, K, dtype=torch.bool)
     return dataclasses.replace(batch, text_ids=ids, text_mask=text_mask, labels=torch.tensor([2, 0, 5]),
-                               choice_mask=choice_mask)
+                               choice_mask=choice_mask, spans=spans)
 
 
-@pytest.mark.parametrize("task", TASKS)
-def test_model_from_preset(task):
-    cfg = tiny_config(task)
+# (task, preset): every task's own preset, and the presets of a task's other heads
+PRESETS = [(task, task) for task in TASKS] + [("retrieval", "retrieval_moment")]
+
+
+@pytest.mark.parametrize(("task", "preset"), PRESETS, ids=[p for _, p in PRESETS])
+def test_model_from_preset(task, preset):
+    cfg = tiny_config(task, preset)
     torch.manual_seed(0)
     model = build.build_model(cfg, vocab=VOCAB, num_outputs=K)
     batch = model_batch(task, cfg)
@@ -412,5 +424,8 @@ def test_model_from_preset(task):
         padded = model(model_batch(task, cfg, padded=True))
         predictions = model.head.predict(plain)
     assert len(predictions) == batch.num_rows
+    padded_logits = padded.logits
+    if cfg.model.head.name == "moment":  # per-frame logits: the extra frames get their own (masked) rows
+        padded_logits = padded_logits[:, : plain.logits.shape[1]]
     # extra masked frames, sound frames and text tokens leave the whole model's output alone
-    torch.testing.assert_close(padded.logits, plain.logits, atol=1e-4, rtol=0)
+    torch.testing.assert_close(padded_logits, plain.logits, atol=1e-4, rtol=0)

@@ -34,9 +34,11 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.run_dir)
     with open(out / f"eval_{args.split}_predictions.jsonl", "w") as handle:
         for p in report.predictions:
-            handle.write(json.dumps({"video_id": p.video_id, "question": p.row.question, "prediction": p.text,
-                                     "answer": p.row.answer or None, "references": p.row.references or None,
-                                     "score": p.score}) + "\n")
+            line = {"video_id": p.video_id, "question": p.row.question, "prediction": p.text,
+                    "answer": p.row.answer or None, "references": p.row.references or None, "score": p.score}
+            if p.span is not None:  # moment retrieval: predicted and true [start_sec, end_sec]
+                line.update(span=[round(t, 3) for t in p.span], target=list(p.row.span))
+            handle.write(json.dumps(line) + "\n")
     if metrics["task"] == "classify":
         from duomo.data.datasets import TaskVocab
         from duomo.eval.plots import plot_confusion_matrix

@@ -1,4 +1,5 @@
-"""``duomo predict RUN_DIR VIDEO [--question TEXT]``: a caption, an answer, or labels for one video."""
+"""``duomo predict RUN_DIR VIDEO [--question TEXT]``: a caption, an answer, labels, a query's
+similarity (retrieval) or a query's moment (moment retrieval) for one video."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("predict", help="caption, answer a question about, or classify one video")
     parser.add_argument("run_dir", help="folder written by duomo train")
     parser.add_argument("video", help="any video file")
-    parser.add_argument("--question", help="question for a qa or dialog model")
+    parser.add_argument("--question", help="question for a qa or dialog model; query for a retrieval model")
     parser.add_argument("--choices", help="comma-separated answers to choose from (multiple choice)")
     parser.add_argument("--history", action="append", default=[], metavar="Q=A",
                         help="an earlier dialog turn 'question=answer' (repeatable, oldest first)")
@@ -32,6 +33,23 @@ def run(args: argparse.Namespace) -> int:
         result = {"task": predictor.task, "video": args.video, "question": args.question,
                   "answer": answer.text, "score": round(answer.score, 4)}
         text = f"{answer.text}  ({answer.score:.2f})"
+    elif predictor.task == "retrieval" and predictor.cfg.model.head.name == "moment":
+        if not args.question:
+            raise DuomoError(f"{args.run_dir} is a moment retrieval model: pass --question with what to find")
+        start, end, score = predictor.find_moment(args.video, args.question)
+        result = {"task": "retrieval", "video": args.video, "query": args.question, "start_sec": round(start, 3),
+                  "end_sec": round(end, 3), "score": round(score, 4)}
+        text = f"{start:.2f}-{end:.2f} s  ({score:.2f})"
+    elif predictor.task == "retrieval":
+        video = predictor.embed_video(args.video)
+        result = {"task": "retrieval", "video": args.video, "embedding_dim": int(video.shape[0])}
+        if args.question:
+            similarity = float(predictor.embed_text([args.question])[0] @ video)
+            result.update({"query": args.question, "similarity": round(similarity, 4)})
+            text = f"similarity {similarity:.3f}  (cosine, -1 to 1)"
+        else:
+            result["embedding"] = [round(float(x), 6) for x in video]
+            text = f"embedding of {video.shape[0]} dims; pass --question to score a query against the video"
     elif predictor.task == "caption":
         caption = predictor.caption(args.video)
         result = {"task": "caption", "video": args.video, "caption": caption}

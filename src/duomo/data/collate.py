@@ -21,7 +21,8 @@ def _pad(seqs: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
 
 def collate(items: list[VideoItem], *, task: str, num_outputs: int = 0, multi_label: bool = False) -> VideoBatch:
     """Frames (V, T, C, H, W) in [0, 1] (or cached features (V, T, D)), log-mel (V, A, M), and one
-    row per question / turn / caption / video with its targets."""
+    row per question / turn / caption / query / video with its targets (moment spans as
+    fractions of the video's duration, clipped to [0, 1])."""
     video_ids = [item.video_id for item in items]
     frames = features = audio = audio_mask = None
     if items[0].features is not None:
@@ -60,6 +61,11 @@ def collate(items: list[VideoItem], *, task: str, num_outputs: int = 0, multi_la
         if rows and rows[0].target_ids:
             batch.target_ids, batch.target_mask = _pad([row.target_ids for row in rows])
         batch.references = [row.references for row in rows]
+    elif task == "retrieval":
+        batch.text_ids, batch.text_mask = _pad([row.text_ids for row in rows])
+        if rows and rows[0].span is not None:
+            batch.spans = torch.tensor([[min(max(t / max(row.duration_sec, 1e-6), 0.0), 1.0) for t in row.span]
+                                        for row in rows], dtype=torch.float32)
     elif task == "classify":
         if multi_label:
             hot = torch.zeros(len(rows), num_outputs)

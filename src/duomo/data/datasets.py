@@ -19,6 +19,7 @@ from duomo.data.manifest import VideoRecord
 from duomo.data.media import Media, read_cached
 from duomo.errors import DuomoError
 from duomo.text.tokenize import SEP, WordTokenizer
+from duomo.video.probe import probe
 
 
 class DatasetError(DuomoError):
@@ -57,6 +58,8 @@ def task_texts(record: VideoRecord, task: str) -> list[str]:
         return [t.question + " " + t.answer for dialog in record.dialog for t in dialog]
     if task == "caption":
         return list(record.captions)
+    if task == "retrieval":  # whole-video queries and moment queries share one vocabulary
+        return list(record.captions) + [s.caption for s in record.segments if s.caption]
     return []
 
 
@@ -82,6 +85,13 @@ def build_vocab(records: list[VideoRecord], cfg: RunConfig) -> TaskVocab:
     elif task == "caption":
         if not texts:
             raise DatasetError(f"{cfg.data.manifest}: no captions in the train split (task caption needs 'captions')")
+    elif task == "retrieval":
+        if cfg.model.head.name == "moment":
+            if not any(s.caption for r in records for s in r.segments):
+                raise DatasetError(f"{cfg.data.manifest}: no segment with a caption in the train split "
+                                   "(moment retrieval needs 'segments' with captions)")
+        elif not any(r.captions for r in records):
+            raise DatasetError(f"{cfg.data.manifest}: no captions in the train split (task retrieval needs 'captions')")
     elif task == "classify":
         labels = sorted({label for r in records for label in r.labels})
         if not labels:
@@ -105,6 +115,11 @@ class Row:
     answer: str = ""
     """The answer or label as text, kept for evaluation (also when outside the vocabulary)."""
     question: str = ""
+    """The question, dialog history, or retrieval query as text."""
+    span: tuple[float, float] | None = None
+    """Moment retrieval target [start_sec, end_sec]."""
+    duration_sec: float = 0.0
+    """Duration of the row's video (moment retrieval: the frames span 0 .. duration_sec uniformly)."""
 
 
 def dialog_text(history: list[tuple[str, str]], question: str) -> str:
@@ -157,6 +172,17 @@ def make_rows(record: VideoRecord, cfg: RunConfig, vocab: TaskVocab, *, train: b
                                 references=list(record.captions)))
         elif record.captions:
             rows.append(Row(references=list(record.captions)))
+    elif task == "retrieval" and cfg.model.head.name == "moment":
+        segments = [s for s in record.segments if s.caption and s.end_sec > s.start_sec]
+        duration = probe(record.video_path).duration_sec if segments else 0.0
+        for segment in segments:
+            rows.append(Row(text_ids=tok.encode(segment.caption, data.max_text_len) or [SEP], question=segment.caption,
+                            span=(segment.start_sec, segment.end_sec), duration_sec=duration))
+    elif task == "retrieval":
+        # every caption is a row: a batch holds each video once, so a video's other captions are
+        # never counted as negatives for it
+        for caption in record.captions:
+            rows.append(Row(text_ids=tok.encode(caption, data.max_text_len) or [SEP], question=caption))
     elif task == "classify":
         label_idx = {label: i for i, label in enumerate(vocab.labels)}
         known = [label_idx[label] for label in record.labels if label in label_idx]

@@ -32,6 +32,12 @@ class Prediction:
     """Per-class probabilities (classify)."""
     labels: list[str] = field(default_factory=list)
     """Predicted labels (multi-label classify)."""
+    span: tuple[float, float] | None = None
+    """Predicted [start_sec, end_sec] (moment retrieval)."""
+    text_vector: np.ndarray | None = None
+    """(E,) the query's embedding (retrieval)."""
+    video_vector: np.ndarray | None = None
+    """(E,) the row's video embedding (retrieval)."""
 
 
 def batches(dataset: VideoDataset, batch_size: int, order: list[int] | None = None) -> Iterator[tuple[list, list[Row]]]:
@@ -50,7 +56,8 @@ def is_multi_label(cfg: RunConfig) -> bool:
 def predict_dataset(model: VideoTextModel, dataset: VideoDataset, cfg: RunConfig, vocab: TaskVocab, *,
                     device: str = "cpu", beam_size: int | None = None,
                     on_progress: Callable[[int, int], None] | None = None) -> tuple[list[Prediction], float]:
-    """Predictions for every row and the mean loss over rows with known targets (NaN for caption)."""
+    """Predictions for every row and the mean loss over rows with known targets (NaN for caption;
+    for retrieval, the in-batch contrastive loss, which depends on the batch size)."""
     model.eval()
     task = cfg.task
     preds: list[Prediction] = []
@@ -77,6 +84,17 @@ def predict_dataset(model: VideoTextModel, dataset: VideoDataset, cfg: RunConfig
             for vid, row, picked, p in zip(row_video, rows, model.head.predict(out), probs):
                 preds.append(Prediction(vid, row, vocab.labels[picked[0][0]], picked[0][1], p.tolist(),
                                         [vocab.labels[i] for i, _ in picked]))
+        elif task == "retrieval":
+            loss_sum += float(model.head.loss(out, batch)) * len(rows)
+            loss_rows += len(rows)
+            if cfg.model.head.name == "moment":
+                for vid, row, (start, end, p) in zip(row_video, rows, model.head.predict(out)):
+                    preds.append(Prediction(vid, row, row.question, p,
+                                            span=(start * row.duration_sec, end * row.duration_sec)))
+            else:
+                text, video = (t.cpu().numpy() for t in model.head.embed(out))
+                for i, (vid, row) in enumerate(zip(row_video, rows)):
+                    preds.append(Prediction(vid, row, row.question, text_vector=text[i], video_vector=video[i]))
         else:
             fused = model.fuse(batch)
             ids = model.head.predict(HeadOutput(logits=fused.pooled, fused=fused), beam_size=beam_size)
@@ -140,10 +158,53 @@ def _score_caption(preds: list[Prediction], vocab: TaskVocab, use_meteor: bool) 
     return metrics.caption_scores([p.text for p in preds], [p.row.references for p in preds], use_meteor=use_meteor)
 
 
-SCORERS = {"qa": _score_qa, "dialog": _score_dialog, "classify": _score_classify, "caption": _score_caption}
+def _score_retrieval(preds: list[Prediction], vocab: TaskVocab, use_meteor: bool) -> dict:
+    """Moment rows: R@1 at IoU 0.5 and 0.7 and mean IoU. Caption rows: every caption ranks every
+    video of the split (t2v; its own video is the positive) and every video ranks every caption
+    (v2t; any of its captions counts): R@1/5/10, median and mean rank."""
+    if preds and preds[0].span is not None:
+        spans, targets = [p.span for p in preds], [p.row.span for p in preds]
+        return {"r1_iou0.5": metrics.moment_recall_at_iou(spans, targets, 0.5),
+                "r1_iou0.7": metrics.moment_recall_at_iou(spans, targets, 0.7),
+                "mean_iou": float(np.mean([metrics.temporal_iou(s, t) for s, t in zip(spans, targets)]))}
+    names = [f"{d}_{m}" for d in ("t2v", "v2t") for m in ("r1", "r5", "r10", "mdr", "mnr")]
+    if not preds:
+        return {name: math.nan for name in names}
+    first: dict[str, int] = {}
+    for i, p in enumerate(preds):
+        first.setdefault(p.video_id, i)
+    videos = np.stack([preds[i].video_vector for i in first.values()])  # (V, E)
+    texts = np.stack([p.text_vector for p in preds])  # (R, E)
+    similarity = texts @ videos.T  # (R, V)
+    video_index = {vid: j for j, vid in enumerate(first)}
+    positive = np.zeros(similarity.shape, dtype=bool)
+    positive[np.arange(len(preds)), [video_index[p.video_id] for p in preds]] = True
+    result = {}
+    for direction, ranks in (("t2v", metrics.retrieval_ranks(similarity, positive)),
+                             ("v2t", metrics.retrieval_ranks(similarity.T, positive.T))):
+        for k in (1, 5, 10):
+            result[f"{direction}_r{k}"] = metrics.recall_at_k(ranks, k)
+        result[f"{direction}_mdr"] = metrics.median_rank(ranks)
+        result[f"{direction}_mnr"] = metrics.mean_rank(ranks)
+    result["num_videos"] = len(first)
+    return result
 
-# The metric that picks the best checkpoint, per task (higher is better).
-SELECTION_METRIC = {"qa": "accuracy", "dialog": "accuracy", "classify": "top1", "caption": "cider"}
+
+SCORERS = {"qa": _score_qa, "dialog": _score_dialog, "classify": _score_classify, "caption": _score_caption,
+           "retrieval": _score_retrieval}
+
+# The metric that picks the best checkpoint, per task (higher is better); see selection_metric.
+SELECTION_METRIC = {"qa": "accuracy", "dialog": "accuracy", "classify": "top1", "caption": "cider",
+                    "retrieval": "t2v_r1"}
+MOMENT_SELECTION_METRIC = "r1_iou0.5"
+
+
+def selection_metric(cfg: RunConfig) -> str:
+    """The validation metric that picks a run's best checkpoint (the moment head's differs from
+    the retrieval head's under the same task)."""
+    if cfg.task == "retrieval" and cfg.model.head.name == "moment":
+        return MOMENT_SELECTION_METRIC
+    return SELECTION_METRIC[cfg.task]
 
 
 def confusion(preds: list[Prediction], vocab: TaskVocab) -> np.ndarray:

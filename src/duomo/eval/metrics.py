@@ -1,5 +1,5 @@
-"""Evaluation metrics: pure functions on lists and arrays (accuracy, F1, confusion, WER, caption scores,
-shot boundaries).
+"""Evaluation metrics: pure functions on lists and arrays (accuracy, F1, confusion, retrieval ranks
+and recall, temporal IoU, WER, caption scores, shot boundaries).
 
 They never see a model or a tensor; ``eval/evaluate.py`` turns head predictions into their inputs.
 Caption scores are pycocoevalcap's BLEU, METEOR, ROUGE-L and CIDEr-D, as in the COCO caption benchmark.
@@ -260,6 +260,78 @@ def shot_boundary_scores(predicted_frames: list[int], true_frames: list[int], to
     recall = tp / (tp + fn) if true else 1.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     return {"precision": precision, "recall": recall, "f1": f1, "tp": tp, "fp": fp, "fn": fn}
+
+
+# ---------------------------------------------------------------------------------------------
+# Retrieval and moments
+# ---------------------------------------------------------------------------------------------
+
+
+def retrieval_ranks(similarity: np.ndarray, positive: np.ndarray) -> np.ndarray:
+    """(Q,) int: for each query (row), the 1-based rank of its best positive candidate.
+
+    similarity (Q, K) float, positive (Q, K) bool with at least one True per row. Rank = 1 + the
+    negatives scoring at least as high as the best positive: ties count against the query, so a
+    model that scores everything equally ranks last, not first.
+    """
+    similarity = np.asarray(similarity, dtype=np.float64)
+    positive = np.asarray(positive, dtype=bool)
+    if similarity.ndim != 2 or positive.shape != similarity.shape:
+        raise ValueError(f"retrieval_ranks wants similarity and positive of one (Q, K) shape, "
+                         f"got {similarity.shape} and {positive.shape}")
+    if not positive.any(axis=1).all():
+        raise ValueError("retrieval_ranks: every query needs at least one positive candidate")
+    best = np.where(positive, similarity, -np.inf).max(axis=1, keepdims=True)
+    return 1 + ((similarity >= best) & ~positive).sum(axis=1)
+
+
+def recall_at_k(ranks: np.ndarray, k: int) -> float:
+    """Fraction of queries whose rank (1-based, from retrieval_ranks) is at most ``k``."""
+    ranks = _ranks_array(ranks)
+    if k < 1:
+        raise ValueError(f"recall_at_k: k must be at least 1, got {k}")
+    return float((ranks <= k).mean())
+
+
+def median_rank(ranks: np.ndarray) -> float:
+    """Median of the 1-based ranks (MdR; lower is better)."""
+    return float(np.median(_ranks_array(ranks)))
+
+
+def mean_rank(ranks: np.ndarray) -> float:
+    """Mean of the 1-based ranks (MnR; lower is better)."""
+    return float(np.mean(_ranks_array(ranks)))
+
+
+def _ranks_array(ranks: np.ndarray) -> np.ndarray:
+    ranks = np.asarray(ranks)
+    if ranks.ndim != 1 or ranks.size == 0:
+        raise ValueError(f"ranks must be a non-empty 1-D array, got shape {ranks.shape}")
+    if ranks.min() < 1:
+        raise ValueError(f"ranks are 1-based, got {ranks.min()}")
+    return ranks
+
+
+def temporal_iou(predicted: tuple[float, float], target: tuple[float, float]) -> float:
+    """Intersection over union of two time spans (start, end) in seconds; 0.0 when they do not
+    overlap, and when both are empty."""
+    (p_start, p_end), (t_start, t_end) = predicted, target
+    if p_end < p_start or t_end < t_start:
+        raise ValueError(f"temporal_iou: a span ends before it starts: {predicted}, {target}")
+    inter = min(p_end, t_end) - max(p_start, t_start)
+    if inter <= 0:
+        return 0.0
+    return float(inter / (max(p_end, t_end) - min(p_start, t_start)))  # overlapping: the union is one span
+
+
+def moment_recall_at_iou(predicted: list[tuple[float, float]], targets: list[tuple[float, float]],
+                         threshold: float) -> float:
+    """R@1 at IoU ``threshold``: fraction of queries whose (one, top) predicted span has
+    temporal_iou >= threshold with its target span."""
+    _check_same_length(predicted, targets, "predicted", "targets")
+    if not predicted:
+        raise ValueError("moment_recall_at_iou needs at least one prediction")
+    return float(np.mean([temporal_iou(p, t) >= threshold for p, t in zip(predicted, targets)]))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -98,9 +98,7 @@ def index_paths(paths: Iterable[str | Path], db_dir: str | Path, *, settings: In
     started = time.perf_counter()
     settings = settings or IndexSettings()
     report = IndexReport()
-    info = _library_info(model_dir)
-    if model_dir:
-        settings.model_frames = settings.model_frames or 4
+    info = _library_info(model_dir, settings)
     store = LibraryStore(db_dir, create=True, info=info)
     _clear_partial_thumbnails(store)
     files, missing = find_videos(paths)
@@ -134,20 +132,31 @@ def index_paths(paths: Iterable[str | Path], db_dir: str | Path, *, settings: In
     return report
 
 
-def _library_info(model_dir: str | None) -> LibraryInfo:
+def _library_info(model_dir: str | None, settings: IndexSettings) -> LibraryInfo:
+    """What the library's vectors mean; with a retrieval run, also set the frames each segment
+    keeps for it (its frame count and size)."""
     from duomo.text.sentence import DIM as TEXT_DIM, MODEL_NAME
 
     if not model_dir:
         return LibraryInfo(text_model=MODEL_NAME, text_dim=TEXT_DIM, visual_kind="descriptor",
                            visual_model=DESCRIPTOR_NAME, visual_dim=DESCRIPTOR_DIM)
+    predictor = load_retrieval_run(model_dir)
+    settings.model_frames = predictor.cfg.data.num_frames
+    settings.model_frame_size = predictor.cfg.data.frame_size
+    dim = int(predictor.embed_text(["a"]).shape[1])
+    return LibraryInfo(text_model=MODEL_NAME, text_dim=TEXT_DIM, visual_kind="model",
+                       visual_model=str(Path(model_dir).resolve()), visual_dim=dim)
+
+
+def load_retrieval_run(model_dir: str | Path):
+    """The Predictor of a retrieval run (the dual encoder), or a one-line error saying what it is."""
     from duomo.inference import load
 
     predictor = load(model_dir)
-    dim = getattr(predictor, "embedding_dim", None)
-    if dim is None:
-        raise DuomoError(f"{model_dir}: --model needs a retrieval run (one that embeds videos and text)")
-    return LibraryInfo(text_model=MODEL_NAME, text_dim=TEXT_DIM, visual_kind="model",
-                       visual_model=str(Path(model_dir).resolve()), visual_dim=int(dim))
+    if predictor.task != "retrieval" or predictor.cfg.model.head.name != "retrieval":
+        raise DuomoError(f"{model_dir}: --model needs a retrieval run with the retrieval head (a dual encoder); "
+                         f"this is a {predictor.task} run with the {predictor.cfg.model.head.name} head")
+    return predictor
 
 
 def _clear_partial_thumbnails(store: LibraryStore) -> None:
@@ -359,9 +368,7 @@ def _visual_job(path: str, thumb_dir: str, start_sec: float, end_sec: float | No
                               end_sec=end_sec, chunk_idx=chunk_idx)
     if _WORKER.get("model_dir"):
         if "predictor" not in _WORKER:
-            from duomo.inference import load
-
-            _WORKER["predictor"] = load(_WORKER["model_dir"])
+            _WORKER["predictor"] = load_retrieval_run(_WORKER["model_dir"])
         predictor = _WORKER["predictor"]
         tic = time.perf_counter()
         for seg in analysis.segments:

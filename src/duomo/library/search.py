@@ -77,9 +77,9 @@ class LibrarySearcher:
                     f"{self.store.root}: searching pictures by words needs a library indexed with "
                     "--model RUN_DIR (a retrieval run); this one has the default visual descriptor, "
                     "which serves duomo similar")
-            from duomo.inference import load
+            from duomo.library.index import load_retrieval_run
 
-            self._predictor = load(self.store.info.visual_model)
+            self._predictor = load_retrieval_run(self.store.info.visual_model)
         return self._predictor
 
     def search(self, query: str, *, k: int = 10, modality: str = "all") -> list[VideoHits]:
@@ -136,7 +136,10 @@ class LibrarySearcher:
         from duomo.library.analyze import IndexSettings, analyze_visual
 
         model = self.store.info.visual_kind == "model"
-        settings = IndexSettings(use_ocr=False, use_speech=False, model_frames=4 if model else 0)
+        settings = IndexSettings(use_ocr=False, use_speech=False)
+        if model:
+            settings.model_frames = self.predictor.cfg.data.num_frames
+            settings.model_frame_size = self.predictor.cfg.data.frame_size
         with tempfile.TemporaryDirectory() as tmp:
             analysis = analyze_visual(path, Path(tmp), settings)
         rows, vectors = [], []

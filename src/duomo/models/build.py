@@ -25,9 +25,12 @@ from duomo.models.fusion.attention import AttentionFusion
 from duomo.models.fusion.concat import ConcatFusion
 from duomo.models.fusion.cross_attention import CrossAttentionFusion
 from duomo.models.fusion.late_concat import LateConcatFusion
+from duomo.models.fusion.separate import SeparateFusion
 from duomo.models.heads.caption import CaptionHead
 from duomo.models.heads.classify import ClassifyHead
+from duomo.models.heads.moment import MomentHead
 from duomo.models.heads.qa import QAHead
+from duomo.models.heads.retrieval import RetrievalHead
 from duomo.models.model import VideoTextModel
 
 # Per-frame encoders: (*, dim, ...) ; frames (B, T, C, H, W) -> (B, T, dim)
@@ -61,14 +64,19 @@ FUSIONS = {
     "attention": AttentionFusion,
     "cross_attn": CrossAttentionFusion,
     "late_concat": LateConcatFusion,
+    "separate": SeparateFusion,
 }
-# Heads: (*, dim, <task sizes>, ...) ; the task name picks the head.
+# Heads: (*, dim, <task sizes>, ...) ; the task name picks the head (see TASK_HEADS).
 HEADS = {
     "caption": CaptionHead,
     "qa": QAHead,
     "dialog": QAHead,
     "classify": ClassifyHead,
+    "retrieval": RetrievalHead,
+    "moment": MomentHead,
 }
+# Tasks with more than one head; every other task's head is named after the task.
+TASK_HEADS = {"retrieval": ("retrieval", "moment")}
 
 TABLES = {
     "model.video": FRAME_ENCODERS,
@@ -113,14 +121,20 @@ def _component(cfg: RunConfig, where: str) -> Component | None:
     component = getattr(cfg.model, where.split(".")[1])
     if where == "model.audio" and (component.name == "none" or not cfg.data.use_audio):
         return None
-    if where == "model.head" and component.name != cfg.task:
-        raise ConfigError(f"model.head.name: {component.name!r} does not match the task {cfg.task!r}")
+    if where == "model.head" and component.name not in TASK_HEADS.get(cfg.task, (cfg.task,)):
+        raise ConfigError(f"model.head.name: {component.name!r} does not match the task {cfg.task!r}"
+                          f" (use {' or '.join(TASK_HEADS.get(cfg.task, (cfg.task,)))})")
+    if where == "model.head" and component.name == "retrieval" and cfg.model.fusion.name != "separate":
+        raise ConfigError(f"model.fusion.name: the retrieval head compares video and text embedded apart; "
+                          f"use separate, not {cfg.model.fusion.name!r}")
+    if where == "model.head" and component.name == "moment" and cfg.model.temporal.name == "mean":
+        raise ConfigError("model.temporal.name: the moment head needs one token per frame; mean keeps one per video")
     return component
 
 
 def build_model(cfg: RunConfig, *, vocab: list[str], num_outputs: int) -> VideoTextModel:
     """The model for ``cfg``. ``vocab`` is the tokenizer's word list; ``num_outputs`` is the
-    number of answers (qa, dialog) or classes (classify), unused by caption."""
+    number of answers (qa, dialog) or classes (classify), unused by caption and retrieval."""
     check(cfg)
     m = cfg.model
     dim = m.dim
@@ -137,6 +151,8 @@ def build_model(cfg: RunConfig, *, vocab: list[str], num_outputs: int) -> VideoT
         head: nn.Module = head_cls(dim=dim, vocab_size=len(vocab), **m.head.args)
     elif cfg.task == "classify":
         head = head_cls(dim=dim, num_classes=num_outputs, **m.head.args)
+    elif cfg.task == "retrieval":
+        head = head_cls(dim=dim, **m.head.args)
     else:
         head = head_cls(dim=dim, num_answers=num_outputs, **m.head.args)
     if m.freeze_video:

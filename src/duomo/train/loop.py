@@ -19,7 +19,7 @@ import torch
 from duomo.config import RunConfig, config_to_dict
 from duomo.data.collate import collate
 from duomo.data.datasets import TaskVocab, VideoDataset
-from duomo.eval.evaluate import SELECTION_METRIC, batches, is_multi_label, predict_dataset, score
+from duomo.eval.evaluate import batches, is_multi_label, predict_dataset, score, selection_metric
 from duomo.models.model import VideoTextModel
 from duomo.train.checkpoint import load_checkpoint, save_checkpoint
 from duomo.train.optim import build_optimizer, build_schedule
@@ -59,7 +59,7 @@ def train(cfg: RunConfig, model: VideoTextModel, train_set: VideoDataset, val_se
     """Train ``model`` on ``train_set``, validating on ``val_set`` every ``eval_every_epochs``.
 
     Writes into ``out_dir``: ``last.pt`` (every epoch and every ``checkpoint_minutes``),
-    ``best.pt`` (best validation ``SELECTION_METRIC``), ``metrics.csv`` and ``learning_curves.png``.
+    ``best.pt`` (best validation ``selection_metric(cfg)``), ``metrics.csv`` and ``learning_curves.png``.
     With ``resume``, continues from ``last.pt`` at the batch where it stopped.
     """
     tc = cfg.train
@@ -75,7 +75,7 @@ def train(cfg: RunConfig, model: VideoTextModel, train_set: VideoDataset, val_se
     time_fraction = (lambda: clock["elapsed"] / (tc.max_minutes * 60)) if tc.max_minutes else None
     schedule = build_schedule(optimizer, tc.warmup_steps, tc.epochs * num_batches, time_fraction)
     multi_label = is_multi_label(cfg)
-    metric_name = SELECTION_METRIC[cfg.task]
+    metric_name = selection_metric(cfg)
 
     epoch, batch_start, step = 0, 0, 0
     best, best_epoch, elapsed, history = -math.inf, -1, 0.0, []

@@ -1,0 +1,122 @@
+"""Retrieval head: a dual encoder. Video tokens and query text are each pooled, projected to one
+shared space and L2-normalised; a symmetric contrastive loss (InfoNCE, as in CLIP, Radford et al.,
+2021, https://arxiv.org/abs/2103.00020) with a learnable temperature pulls each caption towards
+its own video and away from the batch's other videos, and each video towards its own captions.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from duomo.batch import Fused, HeadOutput, VideoBatch
+from duomo.models.layers import MLP
+
+
+class RetrievalHead(nn.Module):
+    """Text <-> video similarity. Needs the ``separate`` fusion, which leaves the video tokens
+    untouched and pools the text alone:
+
+    fused.tokens (B, N, D) video tokens of each row's video, fused.mask (B, N),
+    fused.pooled (B, D) the row's pooled query text
+    -> logits (B, V): scaled cosine similarity of each row's text to each of the batch's V videos
+       (V = len(batch.video_ids); a video no row belongs to gets -1e4).
+
+    Embeddings (``embed_video``, ``embed_text``) are (B, embed_dim) float with unit L2 norm.
+    """
+
+    def __init__(self, *, dim: int, embed_dim: int = 256, hidden_dim: int = 0, pool: str = "attention",
+                 temperature: float = 0.07, learn_temperature: bool = True, max_scale: float = 100.0,
+                 dropout: float = 0.0):
+        super().__init__()
+        if pool not in ("attention", "mean"):
+            raise ValueError(f"model.head.args.pool: choose attention or mean, got {pool!r}")
+        self.pool = pool
+        # attention pooling: one learned score per video token, softmax over the valid ones
+        self.pool_score = nn.Linear(dim, 1) if pool == "attention" else None
+        if hidden_dim > 0:
+            self.video_proj: nn.Module = MLP(dim, hidden_dim, embed_dim, dropout)
+            self.text_proj: nn.Module = MLP(dim, hidden_dim, embed_dim, dropout)
+        else:
+            self.video_proj = nn.Linear(dim, embed_dim)
+            self.text_proj = nn.Linear(dim, embed_dim)
+        self.log_scale = nn.Parameter(torch.tensor(math.log(1.0 / temperature)), requires_grad=learn_temperature)
+        self.max_scale = max_scale
+
+    @property
+    def scale(self) -> Tensor:
+        """Inverse temperature, capped at ``max_scale`` (as in CLIP) so training stays stable."""
+        return self.log_scale.exp().clamp(max=self.max_scale)
+
+    def embed_video(self, tokens: Tensor, mask: Tensor) -> Tensor:
+        """Video tokens (B, N, D), mask (B, N) -> (B, E) unit vectors."""
+        mask = mask.bool()
+        if self.pool_score is not None:
+            scores = self.pool_score(tokens).squeeze(-1).masked_fill(~mask, float("-inf"))  # (B, N)
+            weights = torch.softmax(scores, dim=-1).nan_to_num(0.0)  # a row with no valid token: zeros
+            pooled = torch.einsum("bn,bnd->bd", weights, tokens.masked_fill(~mask.unsqueeze(-1), 0.0))
+        else:
+            weights = mask.to(tokens.dtype).unsqueeze(-1)
+            pooled = (tokens * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+        return F.normalize(self.video_proj(pooled), dim=-1)
+
+    def embed_text(self, pooled: Tensor) -> Tensor:
+        """Pooled text (B, D) -> (B, E) unit vectors."""
+        return F.normalize(self.text_proj(pooled), dim=-1)
+
+    def embed(self, out: HeadOutput) -> tuple[Tensor, Tensor]:
+        """(text (B, E), video (B, E)): each row's query embedding and its video's embedding."""
+        return self.embed_text(out.fused.pooled), self.embed_video(out.fused.tokens, out.fused.mask)
+
+    def forward(self, fused: Fused, batch: VideoBatch) -> HeadOutput:
+        text, video = self.embed_text(fused.pooled), self.embed_video(fused.tokens, fused.mask)
+        rows = _rows(batch)
+        first = _first_row_of_each_video(rows, len(batch.video_ids))  # (V,)
+        has_row = first < rows.shape[0]
+        per_video = video[first.clamp(max=rows.shape[0] - 1)]  # (V, E)
+        logits = self.scale * text @ per_video.T  # (B, V)
+        return HeadOutput(logits=logits.masked_fill(~has_row.unsqueeze(0), -1e4), fused=fused)
+
+    def loss(self, out: HeadOutput, batch: VideoBatch) -> Tensor:
+        """Symmetric InfoNCE with several positives: for each row, its video (and the video of any
+        other row with the very same text); for each video, every row that is positive for it."""
+        rows = _rows(batch)
+        num_videos = out.logits.shape[1]
+        own = F.one_hot(rows, num_videos).to(out.logits.dtype)  # (B, V)
+        if batch.text_ids is not None:
+            ids = batch.text_ids.masked_fill(~batch.text_mask.bool(), 0)
+            same_text = (ids.unsqueeze(1) == ids.unsqueeze(0)).all(-1).to(own.dtype)  # (B, B)
+            positive = (same_text @ own) > 0
+        else:
+            positive = own > 0
+        text_to_video = _multi_positive_nll(out.logits, positive)
+        has_row = own.sum(0) > 0
+        video_to_text = _multi_positive_nll(out.logits.T[has_row], positive.T[has_row])
+        return (text_to_video + video_to_text) / 2
+
+    def predict(self, out: HeadOutput) -> list[list[int]]:
+        """Per row, the batch's video indices ordered by similarity, best first (evaluation ranks
+        over a whole split with ``embed`` instead)."""
+        return torch.argsort(out.logits, dim=1, descending=True).tolist()
+
+
+def _rows(batch: VideoBatch) -> Tensor:
+    if batch.rows is not None:
+        return batch.rows
+    return torch.arange(len(batch.video_ids), device=batch.frame_mask.device)
+
+
+def _first_row_of_each_video(rows: Tensor, num_videos: int) -> Tensor:
+    """(V,) index of each video's first row; B (past the end) for a video with no row."""
+    first = torch.full((num_videos,), rows.shape[0], dtype=torch.long, device=rows.device)
+    return first.scatter_reduce(0, rows, torch.arange(rows.shape[0], device=rows.device), reduce="amin")
+
+
+def _multi_positive_nll(logits: Tensor, positive: Tensor) -> Tensor:
+    """Mean over rows of -log(sum of softmax(logits) over the row's positives); (R, K), (R, K) bool."""
+    all_terms = torch.logsumexp(logits, dim=1)
+    positive_terms = torch.logsumexp(logits.masked_fill(~positive, float("-inf")), dim=1)
+    return (all_terms - positive_terms).mean()

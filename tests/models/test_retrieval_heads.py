@@ -1,0 +1,137 @@
+"""Behaviour of the retrieval heads: the dual encoder's contrastive loss (hand-computed on a tiny
+case, several captions per video, identical captions of two videos) and ranking after overfitting;
+the moment head's frame bins, decoding (start <= end) and overfitting to target spans."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from duomo.batch import Fused, HeadOutput, VideoBatch
+from duomo.models.heads.moment import MomentHead, span_bins
+from duomo.models.heads.retrieval import RetrievalHead
+from duomo.text.tokenize import PAD
+from tests.models.test_heads import overfit
+
+D = 16
+
+
+def retrieval_batch(num_videos: int, rows: list[int], ids: list[list[int]]) -> VideoBatch:
+    text_ids = torch.tensor(ids)
+    return VideoBatch(video_ids=[f"v{i}" for i in range(num_videos)],
+                      frame_mask=torch.ones(num_videos, 1, dtype=torch.bool), rows=torch.tensor(rows),
+                      text_ids=text_ids, text_mask=text_ids != PAD)
+
+
+def out_with(logits: list[list[float]]) -> HeadOutput:
+    logits = torch.tensor(logits)
+    fused = Fused(tokens=torch.zeros(logits.shape[0], 1, D), mask=torch.ones(logits.shape[0], 1, dtype=torch.bool),
+                  pooled=torch.zeros(logits.shape[0], D))
+    return HeadOutput(logits=logits, fused=fused)
+
+
+def test_contrastive_loss_matches_hand_computation():
+    head = RetrievalHead(dim=D)
+    # rows 0 and 1 are captions of video 0, row 2 of video 1
+    batch = retrieval_batch(2, [0, 0, 1], [[5, 6], [7, PAD], [8, 9]])
+    logits = [[2.0, 0.0], [1.0, 1.0], [0.0, 3.0]]
+    lse = lambda *xs: math.log(sum(math.exp(x) for x in xs))  # noqa: E731
+    text_to_video = ((lse(2, 0) - 2) + (lse(1, 1) - 1) + (lse(0, 3) - 3)) / 3
+    # video 0's positives are rows 0 and 1; video 1's is row 2
+    video_to_text = ((lse(2, 1, 0) - lse(2, 1)) + (lse(0, 1, 3) - 3)) / 2
+    loss = head.loss(out_with(logits), batch)
+    assert loss.item() == pytest.approx((text_to_video + video_to_text) / 2, rel=1e-6)
+
+
+def test_the_same_caption_of_two_videos_is_no_negative():
+    head = RetrievalHead(dim=D)
+    batch = retrieval_batch(2, [0, 1], [[5, 6], [5, 6]])  # both videos have the caption "5 6"
+    logits = [[4.0, 4.0], [4.0, 4.0]]
+    # each row's positives are both videos (and each video's are both rows): nothing to push apart
+    assert head.loss(out_with(logits), batch).item() == pytest.approx(0.0, abs=1e-6)
+    different = retrieval_batch(2, [0, 1], [[5, 6], [5, 7]])
+    assert head.loss(out_with(logits), different).item() == pytest.approx(math.log(2), rel=1e-6)
+
+
+def test_forward_gives_scaled_cosine_similarities_per_video():
+    torch.manual_seed(0)
+    head = RetrievalHead(dim=D, embed_dim=8, temperature=0.5)
+    batch = retrieval_batch(2, [0, 0, 1], [[5], [6], [7]])
+    gen = torch.Generator().manual_seed(0)
+    video = torch.randn(2, 3, D, generator=gen)
+    fused = Fused(tokens=video[batch.rows], mask=torch.ones(3, 3, dtype=torch.bool), pooled=torch.randn(3, D, generator=gen))
+    out = head(fused, batch)
+    assert out.logits.shape == (3, 2)
+    text, per_row_video = head.embed(out)
+    assert torch.allclose(text.norm(dim=-1), torch.ones(3)) and torch.allclose(per_row_video.norm(dim=-1), torch.ones(3))
+    expected = 2.0 * text @ per_row_video[[0, 2]].T  # scale = 1 / temperature
+    torch.testing.assert_close(out.logits, expected)
+    assert out.logits.abs().max() <= 2.0 + 1e-5
+
+
+def test_retrieval_head_overfits_to_rank_each_caption_first():
+    torch.manual_seed(0)
+    head = RetrievalHead(dim=D, embed_dim=8)
+    gen = torch.Generator().manual_seed(1)
+    num_videos = 5
+    rows = torch.tensor([0, 0, 1, 2, 2, 3, 4])
+    video = torch.randn(num_videos, 3, D, generator=gen)
+    fused = Fused(tokens=video[rows], mask=torch.ones(len(rows), 3, dtype=torch.bool),
+                  pooled=torch.randn(len(rows), D, generator=gen))
+    batch = retrieval_batch(num_videos, rows.tolist(), [[5 + i] for i in range(len(rows))])
+
+    def ranked_first(h) -> bool:
+        return [ranking[0] for ranking in h.predict(h(fused, batch))] == rows.tolist()
+
+    overfit(head, fused, batch, ranked_first)
+
+
+def test_span_bins_over_each_rows_valid_frames():
+    mask = torch.tensor([[True] * 4, [True, True, False, False]])
+    spans = torch.tensor([[0.3, 0.6], [0.3, 0.6]])
+    start, end = span_bins(spans, mask)
+    # 4 frames: 0.3 falls in frame 1 ([0.25, 0.5)), 0.6 in frame 2; 2 frames: frames 0 and 1
+    assert start.tolist() == [1, 0] and end.tolist() == [2, 1]
+    # an end exactly on a frame edge stays in the frame before it; an empty span keeps end >= start
+    start, end = span_bins(torch.tensor([[0.0, 0.5], [0.5, 0.5]]), mask[:1].expand(2, 4))
+    assert start.tolist() == [0, 2] and end.tolist() == [1, 2]
+
+
+def test_moment_predict_picks_the_best_ordered_pair():
+    head = MomentHead(dim=D, num_heads=2)
+    logits = torch.full((1, 4, 3), -5.0)
+    logits[0, 2, 0] = 5.0  # start most likely at frame 2
+    logits[0, 0, 1] = 4.0  # end most likely at frame 0: before the start, so not allowed
+    logits[0, 3, 1] = 3.0  # the best end at or after frame 2
+    (start, end, p), = head.predict(HeadOutput(logits=logits, fused=None))
+    assert (start, end) == (0.5, 1.0)
+    log_start = torch.log_softmax(logits[0, :, 0], 0)[2]
+    log_end = torch.log_softmax(logits[0, :, 1], 0)[3]
+    assert p == pytest.approx(float((log_start + log_end).exp()), rel=1e-5)
+    # padding frames (-inf start and end) are never picked: 2 valid frames of 4
+    logits[0, 2:, :2] = float("-inf")
+    (start, end, _), = head.predict(HeadOutput(logits=logits, fused=None))
+    assert 0.0 <= start < end <= 1.0 and end in (0.5, 1.0)
+
+
+@pytest.mark.parametrize("num_layers", [0, 1])
+def test_moment_head_overfits_to_the_target_spans(num_layers):
+    torch.manual_seed(0)
+    head = MomentHead(dim=D, num_layers=num_layers, num_heads=2, dropout=0.0)
+    gen = torch.Generator().manual_seed(0)
+    num_frames = 8
+    tokens = torch.randn(3, num_frames + 2, D, generator=gen)  # 8 frame tokens, then 2 others
+    mask = torch.ones(3, num_frames + 2, dtype=torch.bool)
+    mask[2, 6:num_frames] = False  # row 2's video has 6 frames
+    fused = Fused(tokens=tokens, mask=mask, pooled=torch.randn(3, D, generator=gen))
+    spans = torch.tensor([[0.0, 0.25], [0.5, 1.0], [1 / 6, 0.5]])
+    batch = VideoBatch(video_ids=["a", "b", "c"], frame_mask=torch.ones(3, num_frames, dtype=torch.bool),
+                       spans=spans)
+
+    def exact(h) -> bool:
+        predicted = [(s, e) for s, e, _ in h.predict(h(fused, batch))]
+        return all(s == pytest.approx(a) and e == pytest.approx(b) for (s, e), (a, b) in zip(predicted, spans.tolist()))
+
+    overfit(head, fused, batch, exact, max_steps=300)
