@@ -120,3 +120,15 @@ def test_merge_chunks_joins_shots_and_text_across_boundaries():
     assert merged.timings == {"decode": 3.0, "ocr": 1.0}
     b.starts_with_cut = True  # a real cut on the chunk's first frame stays a cut
     assert merge_chunks([a, b]).shots == [(0.0, 3.0), (3.0, 10.0), (10.0, 14.0), (14.0, 20.0)]
+
+
+def test_split_sentences_cuts_a_transcript_entry_at_sentence_ends():
+    from duomo.library.index import split_sentences
+
+    entry = {"start": 1.0, "end": 6.0, "text": "Hi there. How are you?",
+             "words": [[" Hi", 1.0, 1.2], [" there.", 1.2, 1.6], [" How", 3.0, 3.2], [" are", 3.2, 3.4], [" you?", 3.4, 6.0]]}
+    assert split_sentences(entry) == [
+        {"start": 1.0, "end": 1.6, "text": "Hi there.", "words": entry["words"][:2]},
+        {"start": 3.0, "end": 6.0, "text": "How are you?", "words": entry["words"][2:]}]
+    assert split_sentences({"start": 0.0, "end": 1.0, "text": "x", "words": []}) == [
+        {"start": 0.0, "end": 1.0, "text": "x", "words": []}]

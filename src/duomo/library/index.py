@@ -279,7 +279,7 @@ def _write_video(store: LibraryStore, item, analysis: VideoAnalysis, thumb_dir: 
 
     base = {"video_id": video_id, "content_hash": digest, "path": str(path)}
     texts: list[tuple[str, dict]] = []
-    for n, entry in enumerate(analysis.transcript):
+    for n, entry in enumerate(sentence for entry in analysis.transcript for sentence in split_sentences(entry)):
         idx = segment_at(entry["start"])
         texts.append((entry["text"], {**base, "id": f"{video_id}:speech:{n}", "start": entry["start"],
                                       "end": entry["end"], "modality": "speech", "segment_idx": idx,
@@ -329,6 +329,24 @@ def _write_video(store: LibraryStore, item, analysis: VideoAnalysis, thumb_dir: 
         height=int(info.get("height") or 0), fps=float(info.get("fps") or 0.0),
         has_audio=bool(info.get("audio")), num_segments=len(segments), indexed_at=time.time(),
         details=details))
+
+
+def split_sentences(entry: dict[str, Any]) -> list[dict[str, Any]]:
+    """A transcript entry ({start, end, text, words: [[word, start, end]]}) cut at sentence ends
+    (a word ending in . ! ?), so each search row is one sentence with its own times."""
+    words = entry.get("words") or []
+    if not words:
+        return [entry]
+    sentences, current = [], []
+    for word in words:
+        current.append(word)
+        if str(word[0]).rstrip().endswith((".", "!", "?")):
+            sentences.append(current)
+            current = []
+    if current:
+        sentences.append(current)
+    return [{"start": part[0][1], "end": part[-1][2], "text": " ".join(str(w[0]).strip() for w in part),
+             "words": part} for part in sentences]
 
 
 def _json(value) -> str:
