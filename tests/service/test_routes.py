@@ -15,6 +15,7 @@ from duomo.library.analyze import IndexSettings
 from duomo.library.index import index_paths
 from duomo.service.app import Library, Resources, ServiceSettings, create_app
 from duomo.service.uploads import sanitize_filename
+from duomo.store.library import LibraryStore
 from tests.helpers.videos import make_video
 
 
@@ -113,7 +114,7 @@ def test_search_validation(empty_db):
 @pytest.mark.slow
 def test_every_endpoint_needs_the_token_when_set(guarded, scene_library):
     video_id = scene_library.video_id("red.mp4")
-    thumb = f"{video_id}/00000.jpg"
+    thumb = LibraryStore(scene_library.db).video(video_id).details["segments"][0]["thumbnail"]
     urls = ["/api/videos", f"/api/videos/{video_id}", f"/api/videos/{video_id}/media", f"/api/thumbs/{thumb}",
             f"/api/videos/{video_id}/similar", "/api/search?q=red", "/api/info", "/api/jobs", "/api/jobs/abc",
             "/docs", "/redoc", "/openapi.json"]

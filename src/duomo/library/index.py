@@ -279,7 +279,8 @@ def _write_video(store: LibraryStore, item, analysis: VideoAnalysis, thumb_dir: 
 
     base = {"video_id": video_id, "content_hash": digest, "path": str(path)}
     texts: list[tuple[str, dict]] = []
-    for n, entry in enumerate(sentence for entry in analysis.transcript for sentence in split_sentences(entry)):
+    sentences = [sentence for entry in analysis.transcript for sentence in split_sentences(entry)]
+    for n, entry in enumerate(sentences):
         idx = segment_at(entry["start"])
         texts.append((entry["text"], {**base, "id": f"{video_id}:speech:{n}", "start": entry["start"],
                                       "end": entry["end"], "modality": "speech", "segment_idx": idx,
@@ -320,7 +321,7 @@ def _write_video(store: LibraryStore, item, analysis: VideoAnalysis, thumb_dir: 
         "shots": [list(shot) for shot in analysis.shots],
         "segments": [{"idx": s.idx, "start": s.start_sec, "end": s.end_sec, "shot": s.shot_idx,
                       "thumbnail": thumbnail(s.idx)} for s in segments],
-        "transcript": analysis.transcript, "ocr": analysis.ocr,
+        "transcript": sentences, "ocr": analysis.ocr,
         "timings": {k: round(v, 3) for k, v in analysis.timings.items()}, "probe": info,
     }
     store.commit(VideoRecord(
