@@ -153,9 +153,24 @@ class Predictor:
         video: resampled uniformly to the run's frame count and resized to its frame size; the
         sound is taken as silence."""
         self._need_head("retrieval")
+        return self._embed_media(self._frames_media(frames), "frames")
+
+    @torch.no_grad()
+    def caption_frames(self, frames: np.ndarray, beam_size: int | None = None) -> str:
+        """One caption for frames uint8 (T, H, W, 3) RGB (e.g. one segment of a longer video),
+        preprocessed as ``embed_frames`` does; the sound is taken as silence."""
+        self._need("caption")
+        media = self._frames_media(frames)
+        fused = self.model.fuse(self._batch("frames", [Row()], media))
+        ids = self.model.head.predict(HeadOutput(logits=fused.pooled, fused=fused), beam_size=beam_size)[0]
+        return self.vocab.tokenizer.decode(ids)
+
+    def _frames_media(self, frames: np.ndarray) -> Media:
+        """Frames of any count and size resampled uniformly to the run's frame count and resized
+        to its frame size with the decoder's filter, and a silent spectrogram."""
         frames = np.asarray(frames)
         if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8 or not len(frames):
-            raise DuomoError(f"embed_frames wants uint8 frames (T, H, W, 3) with T >= 1, got {frames.dtype} "
+            raise DuomoError(f"expected uint8 frames (T, H, W, 3) with T >= 1, got {frames.dtype} "
                              f"{frames.shape}")
         data = self.cfg.data
         picked = frames[uniform_indices(len(frames), data.num_frames)]
@@ -166,7 +181,7 @@ class Predictor:
                     width=size, height=size, format="rgb24", interpolation=RESIZE_FILTER).to_ndarray()
                 for frame in picked])
         mel = np.full((1, data.num_mels), SILENCE, dtype=np.float16) if data.use_audio else None
-        return self._embed_media(Media(frames=picked, mel=mel), "frames")
+        return Media(frames=picked, mel=mel)
 
     def _embed_media(self, media: Media, name: str) -> np.ndarray:
         batch = collate([VideoItem(name, media, None, [Row()])], task=self.task).to(self.device)

@@ -66,3 +66,34 @@ def test_a_run_of_another_kind_is_refused(world, run_for, tmp_path: Path):
     with pytest.raises(DuomoError, match="needs a retrieval run with the retrieval head"):
         index_paths(videos, tmp_path / "db", settings=IndexSettings(use_speech=False, use_ocr=False),
                     model_dir=str(run_for("retrieval_moment")))
+
+
+def test_a_caption_run_describes_every_segment(world, tmp_path: Path, tmp_path_factory):
+    caption_run = train_once_each(tmp_path_factory,
+                                  lambda name: tiny_config("caption", world.manifest_path, *TRAIN))("caption")
+    videos = sorted((world.manifest_path.parent / "videos").glob("*.mp4"))[:2]
+    db = tmp_path / "db"
+    report = index_paths(videos, db, settings=IndexSettings(segment_sec=1.0, use_speech=False, use_ocr=False),
+                         caption_dir=str(caption_run), workers=2)
+    assert report.failed == []
+    store = LibraryStore(db)
+    captioner = duomo.load(caption_run)
+    for record in store.videos():
+        captions = record.details["captions"]
+        assert [(c["start"], c["end"]) for c in captions] == [(s["start"], s["end"]) for s in record.details["segments"]]
+        assert all(c["text"] for c in captions)
+    rows = [r for r in store.text_table.to_arrow().to_pylist() if r["modality"] == "caption"]
+    assert len(rows) == sum(v.num_segments for v in store.videos())
+    # the words are the run's caption of frames from the segment (the same run, the same kind of input)
+    first = store.videos()[0]
+    frames = sample_window(first.path, 0.0, first.details["segments"][0]["end"], 8).frames
+    vocabulary = set(" ".join(c["text"] for c in first.details["captions"]).split()) | set(
+        captioner.caption_frames(frames).split())
+    assert vocabulary <= set(captioner.vocab.tokenizer.words) | {"<unk>"}
+    found = LibrarySearcher(db).search(rows[0]["text"], k=2, modality="text")
+    assert found and found[0].hits[0].modality == "caption"
+    classify_run = train_once_each(tmp_path_factory,
+                                   lambda name: tiny_config("classify", world.manifest_path, *TRAIN))("classify")
+    with pytest.raises(DuomoError, match="--captions needs a caption run"):
+        index_paths(videos, tmp_path / "db2", settings=IndexSettings(use_speech=False, use_ocr=False),
+                    caption_dir=str(classify_run))

@@ -17,6 +17,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("paths", nargs="+", metavar="PATH", help="video files or folders (searched recursively)")
     parser.add_argument("--db", required=True, help="library folder (created if missing)")
     parser.add_argument("--model", help="retrieval run folder: segment vectors from it (default: a colour/layout descriptor)")
+    parser.add_argument("--captions", metavar="RUN_DIR",
+                        help="caption run: describe every segment in words (searchable with --modality text)")
     parser.add_argument("--prune", action="store_true", help="drop indexed videos whose files are gone")
     parser.add_argument("--workers", type=int, help="worker processes (default: the number of cores)")
     parser.add_argument("--segment-sec", type=float, default=5.0, help="shots are cut into windows this long")
@@ -53,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
     columns = [TextColumn("{task.description:>7}"), BarColumn(), MofNCompleteColumn(), _SpeedColumn(),
                TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn()]
     with Progress(*columns, console=console, disable=not console.is_terminal) as progress:
-        report = index_paths(args.paths, args.db, settings=settings, model_dir=args.model, prune=args.prune,
+        report = index_paths(args.paths, args.db, settings=settings, model_dir=args.model, caption_dir=args.captions,
+                             prune=args.prune,
                              workers=args.workers, progress=_Bars(progress))
     if args.json:
         print(json.dumps(report.to_dict()))

@@ -92,6 +92,8 @@ class VideoAnalysis:
     segments: list[SegmentResult]
     transcript: list[dict[str, Any]] = field(default_factory=list)
     """[{start, end, text, words: [[word, start, end]]}] from speech."""
+    captions: list[dict[str, Any]] = field(default_factory=list)
+    """[{start, end, text}]: a caption run's description of each segment, when one is given."""
     ocr: list[dict[str, Any]] = field(default_factory=list)
     """[{start, end, text}] spans of on-screen text."""
     timings: dict[str, float] = field(default_factory=dict)
@@ -206,6 +208,7 @@ def merge_chunks(chunks: list[VideoAnalysis]) -> VideoAnalysis:
     shots: list[tuple[float, float]] = []
     segments: list[SegmentResult] = []
     ocr: list[dict[str, Any]] = []
+    captions: list[dict[str, Any]] = []
     timings: dict[str, float] = {}
     for n, chunk in enumerate(chunks):
         chunk_shots = list(chunk.shots)
@@ -214,6 +217,7 @@ def merge_chunks(chunks: list[VideoAnalysis]) -> VideoAnalysis:
             chunk_shots = chunk_shots[1:]
         shots.extend(chunk_shots)
         segments.extend(chunk.segments)
+        captions.extend(chunk.captions)
         for span in chunk.ocr:
             # the same text still on screen where the previous chunk stopped reading: one span
             joined = next((o for o in reversed(ocr) if o["text"].lower() == span["text"].lower()
@@ -230,7 +234,7 @@ def merge_chunks(chunks: list[VideoAnalysis]) -> VideoAnalysis:
         seg.shot_idx = max(0, int(np.searchsorted(starts, seg.start_sec + 1e-6, side="right")) - 1)
     ocr.sort(key=lambda span: (span["start"], span["text"]))
     return VideoAnalysis(path=first.path, info=first.info, shots=shots, segments=segments, ocr=ocr,
-                         timings=timings)
+                         captions=captions, timings=timings)
 
 
 def analyze_speech(path: str | Path, recognizer) -> tuple[list[dict[str, Any]], float]:

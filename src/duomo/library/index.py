@@ -92,13 +92,21 @@ def find_videos(paths: Iterable[str | Path]) -> tuple[list[Path], list[tuple[str
 
 
 def index_paths(paths: Iterable[str | Path], db_dir: str | Path, *, settings: IndexSettings | None = None,
-                model_dir: str | None = None, prune: bool = False, workers: int | None = None,
-                progress: IndexProgress | None = None) -> IndexReport:
-    """Index every video under ``paths`` into the library at ``db_dir``; see the module docs."""
+                model_dir: str | None = None, caption_dir: str | None = None, prune: bool = False,
+                workers: int | None = None, progress: IndexProgress | None = None) -> IndexReport:
+    """Index every video under ``paths`` into the library at ``db_dir``; see the module docs.
+
+    ``model_dir``: a retrieval run whose embeddings become the segments' visual vectors;
+    ``caption_dir``: a caption run that describes every segment (searchable as ``caption``).
+    """
     started = time.perf_counter()
     settings = settings or IndexSettings()
     report = IndexReport()
     info = _library_info(model_dir, settings)
+    if caption_dir:
+        captioner = load_run(caption_dir, "caption", "caption")
+        settings.model_frames = max(settings.model_frames, captioner.cfg.data.num_frames)
+        settings.model_frame_size = max(settings.model_frame_size if model_dir else 0, captioner.cfg.data.frame_size)
     store = LibraryStore(db_dir, create=True, info=info)
     _clear_partial_thumbnails(store)
     files, missing = find_videos(paths)
@@ -125,7 +133,7 @@ def index_paths(paths: Iterable[str | Path], db_dir: str | Path, *, settings: In
                 report.pruned.append(record.path)
 
     if todo:
-        _index_files(todo, store, settings, model_dir, workers, progress, report)
+        _index_files(todo, store, settings, model_dir, caption_dir, workers, progress, report)
     if report.indexed or report.pruned:
         store.finish_writes()
     report.seconds = time.perf_counter() - started
@@ -150,11 +158,17 @@ def _library_info(model_dir: str | None, settings: IndexSettings) -> LibraryInfo
 
 def load_retrieval_run(model_dir: str | Path):
     """The Predictor of a retrieval run (the dual encoder), or a one-line error saying what it is."""
+    return load_run(model_dir, "retrieval", "retrieval")
+
+
+def load_run(run_dir: str | Path, task: str, head: str):
+    """The Predictor of a ``task`` run with the ``head`` head, or a one-line error saying what it is."""
     from duomo.inference import load
 
-    predictor = load(model_dir)
-    if predictor.task != "retrieval" or predictor.cfg.model.head.name != "retrieval":
-        raise DuomoError(f"{model_dir}: --model needs a retrieval run with the retrieval head (a dual encoder); "
+    predictor = load(run_dir)
+    if predictor.task != task or predictor.cfg.model.head.name != head:
+        flag = "--model" if task == "retrieval" else "--captions"
+        raise DuomoError(f"{run_dir}: {flag} needs a {task} run with the {head} head; "
                          f"this is a {predictor.task} run with the {predictor.cfg.model.head.name} head")
     return predictor
 
@@ -167,7 +181,7 @@ def _clear_partial_thumbnails(store: LibraryStore) -> None:
                 shutil.rmtree(child, ignore_errors=True)
 
 
-def _index_files(todo, store: LibraryStore, settings: IndexSettings, model_dir: str | None,
+def _index_files(todo, store: LibraryStore, settings: IndexSettings, model_dir: str | None, caption_dir: str | None,
                  workers: int | None, progress: IndexProgress | None, report: IndexReport) -> None:
     """Analyse ``todo`` in worker processes and write each video as soon as all its parts are in.
 
@@ -186,7 +200,7 @@ def _index_files(todo, store: LibraryStore, settings: IndexSettings, model_dir: 
     # MiniLM (torch + transformers) takes seconds to load: load it while the workers decode
     # (only when there will be text: speech or on-screen text)
     loader = ThreadPoolExecutor(1)
-    expect_text = settings.use_speech or settings.use_ocr
+    expect_text = settings.use_speech or settings.use_ocr or bool(caption_dir)
     loading = loader.submit(SentenceEmbedder) if expect_text else None
 
     def get_embedder() -> SentenceEmbedder:
@@ -206,7 +220,7 @@ def _index_files(todo, store: LibraryStore, settings: IndexSettings, model_dir: 
             progress.advance("write")
 
     with loader, ProcessPoolExecutor(num_workers, mp_context=context, initializer=_worker_init,
-                                     initargs=(settings, model_dir)) as pool:
+                                     initargs=(settings, model_dir, caption_dir)) as pool:
         for i, (path, video_id, digest, _) in enumerate(todo):
             thumb_dir = store.thumbs / f"{video_id}.partial-{digest[:8]}"
             parts[i] = {"thumb_dir": thumb_dir, "chunks": {}}
@@ -291,6 +305,11 @@ def _write_video(store: LibraryStore, item, analysis: VideoAnalysis, thumb_dir: 
         texts.append((span["text"], {**base, "id": f"{video_id}:ocr:{n}", "start": span["start"], "end": end,
                                      "modality": "ocr", "segment_idx": idx, "thumbnail": thumbnail(idx),
                                      "words": "[]"}))
+    for n, caption in enumerate(analysis.captions):
+        idx = segment_at(caption["start"])
+        texts.append((caption["text"], {**base, "id": f"{video_id}:caption:{n}", "start": caption["start"],
+                                        "end": caption["end"], "modality": "caption", "segment_idx": idx,
+                                        "thumbnail": thumbnail(idx), "words": "[]"}))
     tic = time.perf_counter()
     vectors = get_embedder().embed([text for text, _ in texts]) if texts else []
     analysis.timings["embed"] = time.perf_counter() - tic
@@ -321,7 +340,7 @@ def _write_video(store: LibraryStore, item, analysis: VideoAnalysis, thumb_dir: 
         "shots": [list(shot) for shot in analysis.shots],
         "segments": [{"idx": s.idx, "start": s.start_sec, "end": s.end_sec, "shot": s.shot_idx,
                       "thumbnail": thumbnail(s.idx)} for s in segments],
-        "transcript": sentences, "ocr": analysis.ocr,
+        "transcript": sentences, "ocr": analysis.ocr, "captions": analysis.captions,
         "timings": {k: round(v, 3) for k, v in analysis.timings.items()}, "probe": info,
     }
     store.commit(VideoRecord(
@@ -362,10 +381,10 @@ _WORKER: dict[str, Any] = {}
 """Per worker process: its settings and the models it loaded once (OCR, speech, retrieval)."""
 
 
-def _worker_init(settings: IndexSettings, model_dir: str | None) -> None:
+def _worker_init(settings: IndexSettings, model_dir: str | None, caption_dir: str | None = None) -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     _WORKER.clear()
-    _WORKER.update(settings=settings, model_dir=model_dir)
+    _WORKER.update(settings=settings, model_dir=model_dir, caption_dir=caption_dir)
     try:
         import torch
 
@@ -385,15 +404,22 @@ def _visual_job(path: str, thumb_dir: str, start_sec: float, end_sec: float | No
         reader = _WORKER["ocr"]
     analysis = analyze_visual(path, Path(thumb_dir), settings, ocr_reader=reader, start_sec=start_sec,
                               end_sec=end_sec, chunk_idx=chunk_idx)
+    tic = time.perf_counter()
     if _WORKER.get("model_dir"):
         if "predictor" not in _WORKER:
             _WORKER["predictor"] = load_retrieval_run(_WORKER["model_dir"])
-        predictor = _WORKER["predictor"]
-        tic = time.perf_counter()
         for seg in analysis.segments:
-            seg.vector = np.asarray(predictor.embed_frames(seg.model_frames), dtype=np.float32)
-            seg.model_frames = None  # not shipped back to the parent
-        analysis.timings["embed_visual"] = time.perf_counter() - tic
+            seg.vector = np.asarray(_WORKER["predictor"].embed_frames(seg.model_frames), dtype=np.float32)
+    if _WORKER.get("caption_dir"):
+        if "captioner" not in _WORKER:
+            _WORKER["captioner"] = load_run(_WORKER["caption_dir"], "caption", "caption")
+        analysis.captions = [{"start": seg.start_sec, "end": seg.end_sec,
+                              "text": _WORKER["captioner"].caption_frames(seg.model_frames)}
+                             for seg in analysis.segments]
+    if _WORKER.get("model_dir") or _WORKER.get("caption_dir"):
+        analysis.timings["models"] = time.perf_counter() - tic
+    for seg in analysis.segments:
+        seg.model_frames = None  # not shipped back to the parent
     return analysis
 
 
