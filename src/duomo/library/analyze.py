@@ -23,7 +23,7 @@ import numpy as np
 
 from duomo.errors import MediaError
 from duomo.library.visual import describe_frames
-from duomo.video import iter_frame_views, probe
+from duomo.video import VideoInfo, iter_frame_views, probe
 
 logger = logging.getLogger(__name__)
 
@@ -118,16 +118,17 @@ def video_id_for(path: str | Path) -> str:
 
 def analyze_visual(path: str | Path, thumb_dir: Path, settings: IndexSettings, *, ocr_reader=None,
                    shot_detector=None, start_sec: float = 0.0, end_sec: float | None = None,
-                   chunk_idx: int = 0) -> VideoAnalysis:
+                   chunk_idx: int = 0, info: VideoInfo | None = None) -> VideoAnalysis:
     """The one decoding pass: shots, segments with thumbnails (written to ``thumb_dir``),
     descriptors and optional model frames, and on-screen text when ``ocr_reader`` is given.
 
     ``start_sec`` / ``end_sec`` analyse one time range only (a chunk of a long video, so that
     several workers share it; ``merge_chunks`` joins the pieces). Thumbnails are named after
-    ``chunk_idx`` so the chunks of one video never overwrite each other's.
+    ``chunk_idx`` so the chunks of one video never overwrite each other's. ``info``: the file's
+    ``probe``, when the caller has it already (each chunk would otherwise probe it again).
     """
     started = time.perf_counter()
-    info = probe(path)
+    info = info or probe(path)
     detector = shot_detector
     if detector is None:
         from duomo.video.shots import ShotDetector

@@ -225,13 +225,14 @@ def _index_files(todo, store: LibraryStore, settings: IndexSettings, model_dir: 
             thumb_dir = store.thumbs / f"{video_id}.partial-{digest[:8]}"
             parts[i] = {"thumb_dir": thumb_dir, "chunks": {}}
             try:
-                ranges = chunk_ranges(probe(path).duration_sec or 0.0, settings.chunk_sec, num_workers)
+                info = probe(path)
             except DuomoError as err:
                 fail(i, str(err))
                 continue
+            ranges = chunk_ranges(info.duration_sec or 0.0, settings.chunk_sec, num_workers)
             parts[i]["num_chunks"] = len(ranges)
             for c, (start, end) in enumerate(ranges):
-                future = pool.submit(_visual_job, str(path), str(thumb_dir), start, end, c)
+                future = pool.submit(_visual_job, str(path), str(thumb_dir), start, end, c, info)
                 pending[future] = ("visual", i, c)
             if settings.use_speech:
                 pending[pool.submit(_speech_job, str(path))] = ("speech", i, 0)
@@ -393,7 +394,8 @@ def _worker_init(settings: IndexSettings, model_dir: str | None, caption_dir: st
         pass
 
 
-def _visual_job(path: str, thumb_dir: str, start_sec: float, end_sec: float | None, chunk_idx: int) -> VideoAnalysis:
+def _visual_job(path: str, thumb_dir: str, start_sec: float, end_sec: float | None, chunk_idx: int,
+                info=None) -> VideoAnalysis:
     settings: IndexSettings = _WORKER["settings"]
     reader = None
     if settings.use_ocr:
@@ -403,7 +405,7 @@ def _visual_job(path: str, thumb_dir: str, start_sec: float, end_sec: float | No
             _WORKER["ocr"] = TextReader(num_threads=1)
         reader = _WORKER["ocr"]
     analysis = analyze_visual(path, Path(thumb_dir), settings, ocr_reader=reader, start_sec=start_sec,
-                              end_sec=end_sec, chunk_idx=chunk_idx)
+                              end_sec=end_sec, chunk_idx=chunk_idx, info=info)
     tic = time.perf_counter()
     if _WORKER.get("model_dir"):
         if "predictor" not in _WORKER:
