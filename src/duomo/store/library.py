@@ -294,8 +294,7 @@ class LibraryStore:
             search = self.text_table.search(vector.astype(np.float32).tolist()).metric("cosine")
         if where:
             search = search.where(where, prefilter=True)
-        rows = (search.nprobes(NPROBES).refine_factor(REFINE_FACTOR).select(RESULT_COLUMNS)
-                .limit(limit).to_list())
+        rows = _tuned(search).select(RESULT_COLUMNS).limit(limit).to_list()
         for row in rows:
             row["score"] = (float(row.get("_relevance_score", 0.0)) if "_relevance_score" in row
                             else 1.0 - float(row["_distance"]))
@@ -309,9 +308,8 @@ class LibraryStore:
         where = f"modality = {_sql(modality)}"
         if exclude_video is not None:
             where += f" AND video_id != {_sql(exclude_video)}"
-        rows = (self.visual_table.search(vector.astype(np.float32).tolist()).metric("cosine")
-                .where(where, prefilter=True).nprobes(NPROBES).refine_factor(REFINE_FACTOR).select(RESULT_COLUMNS)
-                .limit(limit).to_list())
+        search = self.visual_table.search(vector.astype(np.float32).tolist()).metric("cosine")
+        rows = _tuned(search.where(where, prefilter=True)).select(RESULT_COLUMNS).limit(limit).to_list()
         for row in rows:
             row["score"] = 1.0 - float(row["_distance"])
         return self.visible(rows)
@@ -319,6 +317,13 @@ class LibraryStore:
     def visual_rows(self, video_id: str) -> list[dict]:
         """Every visual row of one video (its segments and its mean)."""
         return self.visual_table.search().where(f"video_id = {_sql(video_id)}").limit(1_000_000).to_list()
+
+
+def _tuned(search):
+    """The ANN settings of every vector query: partitions probed, and (for PQ, whose distances
+    are approximate) exact re-ranking of extra candidates."""
+    search = search.nprobes(NPROBES)
+    return search.refine_factor(REFINE_FACTOR) if ANN_INDEX_TYPE == "IVF_PQ" else search
 
 
 def create_text_index(table) -> None:
