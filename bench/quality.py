@@ -28,6 +28,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out" / "quality"
+CACHE = ""  # feature cache folder when --world names a manifest elsewhere (left untouched)
 DATA = ROOT / "data" / "quality"
 SIZES = {"train": 3000, "val": 300, "test": 600}
 
@@ -42,6 +43,7 @@ RUNS = {
     "qa_compositional": ("qa", "qa", "compositional"),
     "retrieval": ("retrieval", "retrieval", "world"),
     "retrieval_moment": ("retrieval", "retrieval_moment", "world"),
+    "summarize": ("summarize", "summarize", "world"),
 }
 
 # metric -> (minimum, which run, where in the eval JSON)
@@ -55,6 +57,7 @@ TARGETS = [
     ("classify top-1", 0.95, "classify", ("top1",)),
     ("retrieval text-to-video R@1", 0.80, "retrieval", ("t2v_r1",)),
     ("moment R@1 at IoU 0.5", 0.70, "retrieval_moment", ("r1_iou0.5",)),
+    ("summarize F1 (15% knapsack)", 0.60, "summarize", ("f1",)),
 ]
 
 
@@ -83,12 +86,13 @@ def run_one(name: str, manifests: dict[str, Path], minutes: float, epochs: int, 
     result_file = run_dir / "eval_test.json"
     if result_file.exists() and not fresh:
         return json.loads(result_file.read_text())
+    extra = ["--set", f"data.cache_dir={CACHE}"] if CACHE else []
     if run_dir.exists():
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True)
     started = time.monotonic()
     duomo("train", task, "--data", str(manifests[world]), "--out", str(run_dir), "--config", preset,
-          "--epochs", str(epochs), "--max-minutes", str(minutes), "--set", f"train.num_threads={threads}",
+          "--epochs", str(epochs), "--max-minutes", str(minutes), "--set", f"train.num_threads={threads}", *extra,
           log=run_dir.parent / f"{name}.train.log")
     train_sec = time.monotonic() - started
     evaluated = duomo("eval", str(run_dir), "--data", str(manifests[world]), "--split", "test", "--json")
@@ -144,12 +148,19 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=0,
                         help="torch threads per run (0 = default); 1 lets two benches share 2 cores in parallel")
     parser.add_argument("--report-only", action="store_true")
+    parser.add_argument("--world", type=Path, help="an existing SynthWorld manifest.jsonl to use as the world set "
+                        "(read only: decoded features are cached under bench/out/quality/cache)")
     args = parser.parse_args()
+    global CACHE
+    if args.world:
+        CACHE = str(OUT / "cache")
     OUT.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     results: dict[str, dict] = {}
     if not args.report_only:
-        manifests = {"world": make_world("world", "random", 1), "compositional": make_world("compositional", "compositional", 2)}
+        manifests = {"world": args.world or make_world("world", "random", 1)}
+        if any(RUNS[name][2] == "compositional" for name in args.runs):
+            manifests["compositional"] = make_world("compositional", "compositional", 2)
         for name in args.runs:
             results[name] = run_one(name, manifests, args.minutes, args.epochs, args.fresh, args.threads)
             print(json.dumps({k: v for k, v in results[name].items() if not isinstance(v, dict)}), flush=True)
