@@ -625,14 +625,17 @@ def segment_scores(step_scores: np.ndarray, segments: Sequence[tuple[int, int]])
 def summary_mask(step_scores: np.ndarray, segments: Sequence[tuple[int, int]], budget: float = 0.15,
                  tie_break: np.ndarray | None = None) -> np.ndarray:
     """(N,) bool: the steps of the segments the knapsack picks with their mean scores as values,
-    their lengths as weights and ``floor(budget * N)`` steps as capacity. ``tie_break`` (N,)
-    per-step scores, added at 1e-6 of their weight, decide between segments whose scores tie."""
+    their lengths as weights and ``floor(budget * N)`` steps as capacity. Scores are shifted so
+    the lowest segment's value is 1e-6 (the knapsack fills the budget whatever their offset).
+    ``tie_break`` (N,) per-step scores, added at 1e-7 of their weight, decide between segments
+    whose scores tie."""
     num_steps = len(step_scores)
     values = segment_scores(np.asarray(step_scores, dtype=np.float64), segments)
+    values = values - values.min() + 1e-6 if len(values) else values
     if tie_break is not None:
         extra = segment_scores(np.asarray(tie_break, dtype=np.float64), segments)
         span = extra.max() - extra.min() if len(extra) else 0.0
-        values = values + 1e-6 * ((extra - extra.min()) / span if span > 0 else 0.0)
+        values = values + 1e-7 * ((extra - extra.min()) / span if span > 0 else 0.0)
     picked = knapsack_select(values, [b - a for a, b in segments], int(math.floor(budget * num_steps + 1e-9)))
     mask = np.zeros(num_steps, dtype=bool)
     for i in picked:
@@ -672,4 +675,4 @@ def uniform_scores(num_steps: int, num_picks: int) -> np.ndarray:
     knapsack picks segments spread evenly over the video."""
     centres = (np.arange(max(1, num_picks)) + 0.5) * num_steps / max(1, num_picks)
     steps = np.arange(num_steps) + 0.5
-    return -np.abs(steps[:, None] - centres[None, :]).min(axis=1)
+    return 1.0 - np.abs(steps[:, None] - centres[None, :]).min(axis=1) / max(1, num_steps)
