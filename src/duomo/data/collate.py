@@ -84,7 +84,10 @@ def collate(items: list[VideoItem], *, task: str, num_outputs: int = 0, multi_la
 
 def importance_at_frames(per_second: list[float], duration_sec: float, num_frames: int) -> np.ndarray:
     """(T,) the per-second importance at the times of ``num_frames`` frames sampled uniformly over
-    a video of ``duration_sec`` (frame k sits at (k + 0.5) / T of it)."""
+    a video of ``duration_sec`` (frame k sits at (k + 0.5) / T of it); zeros when there are none
+    (prediction)."""
+    if not per_second:
+        return np.zeros(num_frames)
     times = (np.arange(num_frames) + 0.5) / num_frames * duration_sec
     index = np.clip(np.floor(times).astype(int), 0, len(per_second) - 1)
     return np.asarray(per_second, dtype=np.float64)[index]
