@@ -44,6 +44,7 @@ RUNS = {
     "retrieval": ("retrieval", "retrieval", "world"),
     "retrieval_moment": ("retrieval", "retrieval_moment", "world"),
     "summarize": ("summarize", "summarize", "world"),
+    "summarize_delta": ("summarize", "summarize_delta", "world"),
 }
 
 # metric -> (minimum, which run, where in the eval JSON)
@@ -58,6 +59,13 @@ TARGETS = [
     ("retrieval text-to-video R@1", 0.80, "retrieval", ("t2v_r1",)),
     ("moment R@1 at IoU 0.5", 0.70, "retrieval_moment", ("r1_iou0.5",)),
     ("summarize F1 (15% knapsack)", 0.60, "summarize", ("f1",)),
+]
+
+# label, (run, key) that must be higher than (run, key)
+ORDERINGS = [
+    ("summarize F1 > unsupervised", ("summarize", "f1"), ("summarize_unsupervised", "f1")),
+    ("unsupervised F1 > uniform", ("summarize_unsupervised", "f1"), ("summarize_unsupervised", "uniform_f1")),
+    ("unsupervised F1 > random", ("summarize_unsupervised", "f1"), ("summarize_unsupervised", "random_f1")),
 ]
 
 
@@ -106,6 +114,40 @@ def run_one(name: str, manifests: dict[str, Path], minutes: float, epochs: int, 
     return result
 
 
+# runs that train nothing: name -> function(manifest) -> result dict
+def unsupervised_summary(manifest: Path) -> dict:
+    """F1 of the unsupervised importance (duomo summarize's default scorer) on the test split,
+    under the same protocol as ``duomo eval`` of a summarize run, with the uniform and random
+    baselines on the same videos. Signals are read on the protocol's 0.1 s grid."""
+    import numpy as np
+
+    from duomo.config import load_config
+    from duomo.data.datasets import TaskVocab, make_rows, split_records
+    from duomo.data.manifest import load_manifest
+    from duomo.eval import metrics
+    from duomo.eval.evaluate import SUMMARY_BUDGET, SUMMARY_STEP_SEC, summary_protocol, summary_scores
+    from duomo.summarize.importance import step_signals, unsupervised_importance
+    from duomo.text.tokenize import WordTokenizer
+
+    started = time.monotonic()
+    cfg = load_config("summarize", None, [f"data.manifest={manifest}"])
+    vocab = TaskVocab(WordTokenizer.build([], min_count=1))  # summarize rows read no text
+    f1, rows = [], []
+    for record in split_records(load_manifest(manifest), "test"):
+        for row in make_rows(record, cfg, vocab, train=False):
+            truth, segments = summary_protocol(row)
+            scores = unsupervised_importance(step_signals(record.video_path, len(truth), SUMMARY_STEP_SEC))
+            f1.append(metrics.summary_f1(scores, truth, segments, SUMMARY_BUDGET))
+            rows.append((row, scores))
+    baselines = summary_scores(rows)
+    return {"task": "summarize", "f1": float(np.mean(f1)), "uniform_f1": baselines["uniform_f1"],
+            "random_f1": baselines["random_f1"], "n": len(f1), "run": "summarize_unsupervised", "preset": "-",
+            "world": "world", "train_wall_sec": round(time.monotonic() - started, 1), "epochs_done": 0}
+
+
+UNTRAINED = {"summarize_unsupervised": unsupervised_summary}
+
+
 def fmt(value) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "—"
@@ -136,12 +178,20 @@ def report(results: dict[str, dict]) -> str:
             value = value.get(key) if isinstance(value, dict) else None
         ok = isinstance(value, float) and value >= minimum
         lines.append(f"| {label} | ≥ {minimum} | {fmt(value)} | {'PASS' if ok else 'FAIL'} |")
+    for label, higher, lower in ORDERINGS:
+        a, b = _value(results, *higher), _value(results, *lower)
+        ok = isinstance(a, float) and isinstance(b, float) and a > b
+        lines.append(f"| {label} | > {fmt(b)} | {fmt(a)} | {'PASS' if ok else 'FAIL'} |")
     return "\n".join(lines)
+
+
+def _value(results: dict, name: str, key: str):
+    return results.get(name, {}).get(key)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", nargs="+", default=list(RUNS), choices=list(RUNS))
+    parser.add_argument("--runs", nargs="+", default=[*RUNS, *UNTRAINED], choices=[*RUNS, *UNTRAINED])
     parser.add_argument("--minutes", type=float, default=20.0, help="training time cap per run (the target allows 20)")
     parser.add_argument("--epochs", type=int, default=30, help="epochs per run (the schedule's length)")
     parser.add_argument("--fresh", action="store_true", help="retrain runs that already finished")
@@ -162,9 +212,16 @@ def main() -> int:
         if any(RUNS[name][2] == "compositional" for name in args.runs):
             manifests["compositional"] = make_world("compositional", "compositional", 2)
         for name in args.runs:
-            results[name] = run_one(name, manifests, args.minutes, args.epochs, args.fresh, args.threads)
+            if name in UNTRAINED:
+                result_file = OUT / name / "eval_test.json"
+                if args.fresh or not result_file.exists():
+                    result_file.parent.mkdir(parents=True, exist_ok=True)
+                    result_file.write_text(json.dumps(UNTRAINED[name](manifests["world"]), indent=1))
+                results[name] = json.loads(result_file.read_text())
+            else:
+                results[name] = run_one(name, manifests, args.minutes, args.epochs, args.fresh, args.threads)
             print(json.dumps({k: v for k, v in results[name].items() if not isinstance(v, dict)}), flush=True)
-    for name in RUNS:
+    for name in [*RUNS, *UNTRAINED]:
         f = OUT / name / "eval_test.json"
         if name not in results and f.exists():
             results[name] = json.loads(f.read_text())

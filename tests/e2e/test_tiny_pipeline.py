@@ -111,6 +111,12 @@ def test_train_eval_predict(world, run_name, tmp_path):
         assert len(answer["importance"]) == 4 and all(0 <= s <= 1 for _, s in answer["importance"])
         times = [t for t, _ in answer["importance"]]
         assert times == sorted(times) and 0 < times[0] and times[-1] < 3.0
+        summarized = duomo("summarize", video, "--model", run, "--budget", "50%", "--out", tmp_path / "summary",
+                           "--no-speech", "--no-ocr", "--json")
+        assert summarized.returncode == 0, summarized.stderr
+        summary = json.loads(summarized.stdout)
+        assert summary["scorer"] == str(run) and any(s["selected"] for s in summary["segments"])
+        assert (tmp_path / "summary" / "highlights.mp4").is_file()
     elif run_name == "retrieval_moment":
         assert 0 <= answer["start_sec"] < answer["end_sec"] <= 3.0 and 0 < answer["score"] <= 1
     else:

@@ -18,14 +18,18 @@ from duomo.batch import Fused, HeadOutput, VideoBatch
 class SummarizeHead(nn.Module):
     """fused.tokens (B, N, D) whose first T are the frame tokens (T = batch.frame_mask's length;
     the temporal encoder must keep one token per frame), fused.mask (B, N), fused.pooled (B, D)
-    -> tokens with the pooled video vector added, a small transformer over them -> logits (B, T):
+    -> tokens with the pooled video vector added (and, with ``motion_delta``, a projection of each
+frame token minus the one before), a small transformer over them -> logits (B, T):
     one importance logit per frame, -inf at padding frames. ``batch.importance`` (B, T) in [0, 1]
     holds the targets."""
 
     def __init__(self, *, dim: int, num_layers: int = 1, num_heads: int = 4, ff_mult: int = 2,
-                 dropout: float = 0.1, rank_weight: float = 1.0, rank_margin: float = 0.05):
+                 dropout: float = 0.1, rank_weight: float = 1.0, rank_margin: float = 0.05,
+                 motion_delta: bool = False):
         super().__init__()
         self.context = nn.Linear(dim, dim)
+        # each frame token also sees how it differs from the frame before (importance follows change)
+        self.delta = nn.Linear(dim, dim) if motion_delta else None
         layer = nn.TransformerEncoderLayer(dim, num_heads, dim * ff_mult, dropout, batch_first=True, norm_first=True)
         self.frames = nn.TransformerEncoder(layer, num_layers, enable_nested_tensor=False) if num_layers else None
         self.norm = nn.LayerNorm(dim)
@@ -37,6 +41,12 @@ class SummarizeHead(nn.Module):
         num_frames = batch.frame_mask.shape[1]
         x = fused.tokens + self.context(fused.pooled).unsqueeze(1)  # (B, N, D)
         every = fused.mask.bool()
+        if self.delta is not None:
+            frames = fused.tokens[:, :num_frames]
+            before = torch.cat([frames[:, :1], frames[:, :-1]], dim=1)
+            valid = (every[:, :num_frames] & torch.cat([every[:, :1], every[:, : num_frames - 1]], dim=1)).unsqueeze(-1)
+            change = self.delta((frames - before) * valid)
+            x = torch.cat([x[:, :num_frames] + change, x[:, num_frames:]], dim=1)
         if self.frames is not None:  # frames attend to each other and to the sound tokens after them
             padding = ~every & every.any(dim=1, keepdim=True)  # a row with no valid token attends to all
             x = self.frames(x, src_key_padding_mask=padding)
