@@ -209,7 +209,7 @@ def main() -> int:
     results: dict[str, dict] = {}
     if not args.report_only:
         manifests = {"world": args.world or make_world("world", "random", 1)}
-        if any(RUNS[name][2] == "compositional" for name in args.runs):
+        if any(name in RUNS and RUNS[name][2] == "compositional" for name in args.runs):
             manifests["compositional"] = make_world("compositional", "compositional", 2)
         for name in args.runs:
             if name in UNTRAINED:
