@@ -165,6 +165,8 @@ def summarize_video(video: str | Path, out_dir: str | Path, *, budget: str = "15
             best = int(np.argmax(scores))
             spans[best] = (spans[best][0], spans[best][0] + budget_sec)
             picked = [best]
+        log.info("%s: %d of %d segments picked for a %.2f s budget (%s scores)", video, len(picked), len(spans),
+                 budget_sec, scorer)
         segments = [Segment(a, b, s.shot_idx, round(float(sc), 4), i in picked, s.thumbnail)
                     for i, ((a, b), s, sc) in enumerate(zip(spans, analysis.segments, scores))]
         reel = write_reel(video, _joined([spans[i] for i in picked]), work / "highlights.mp4")
