@@ -8,6 +8,7 @@ compositional split), trains each task's default preset and seed_baseline throug
     python bench/quality.py                 # everything (about 2 hours on 2 cores at 12 min a run)
     python bench/quality.py --runs qa qa_seed_baseline --minutes 10
     python bench/quality.py --runs retrieval retrieval_moment --threads 1
+    python bench/quality.py --runs summarize summarize_unsupervised --threads 1 --world data/quality/world/manifest.jsonl
     python bench/quality.py --report-only   # rebuild the table from finished runs
 
 A finished run (its eval JSON present) is reused, so an interrupted bench picks up where it
