@@ -8,6 +8,7 @@ compositional split), trains each task's default preset and seed_baseline throug
     python bench/quality.py                 # everything (about 2 hours on 2 cores at 12 min a run)
     python bench/quality.py --runs qa qa_seed_baseline --minutes 10
     python bench/quality.py --runs retrieval retrieval_moment --threads 1
+    python bench/quality.py --runs summarize summarize_unsupervised --threads 1 --world data/quality/world/manifest.jsonl
     python bench/quality.py --report-only   # rebuild the table from finished runs
 
 A finished run (its eval JSON present) is reused, so an interrupted bench picks up where it
@@ -28,6 +29,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out" / "quality"
+CACHE = ""  # feature cache folder when --world names a manifest elsewhere (left untouched)
 DATA = ROOT / "data" / "quality"
 SIZES = {"train": 3000, "val": 300, "test": 600}
 
@@ -42,6 +44,9 @@ RUNS = {
     "qa_compositional": ("qa", "qa", "compositional"),
     "retrieval": ("retrieval", "retrieval", "world"),
     "retrieval_moment": ("retrieval", "retrieval_moment", "world"),
+    "summarize": ("summarize", "summarize", "world"),
+    "summarize_delta": ("summarize", "summarize_delta", "world"),
+    "summarize_small": ("summarize", "summarize_small", "world"),
 }
 
 # metric -> (minimum, which run, where in the eval JSON)
@@ -55,6 +60,14 @@ TARGETS = [
     ("classify top-1", 0.95, "classify", ("top1",)),
     ("retrieval text-to-video R@1", 0.80, "retrieval", ("t2v_r1",)),
     ("moment R@1 at IoU 0.5", 0.70, "retrieval_moment", ("r1_iou0.5",)),
+    ("summarize F1 (15% knapsack)", 0.60, "summarize", ("f1",)),
+]
+
+# label, (run, key) that must be higher than (run, key)
+ORDERINGS = [
+    ("summarize F1 > unsupervised", ("summarize", "f1"), ("summarize_unsupervised", "f1")),
+    ("unsupervised F1 > uniform", ("summarize_unsupervised", "f1"), ("summarize_unsupervised", "uniform_f1")),
+    ("unsupervised F1 > random", ("summarize_unsupervised", "f1"), ("summarize_unsupervised", "random_f1")),
 ]
 
 
@@ -83,12 +96,13 @@ def run_one(name: str, manifests: dict[str, Path], minutes: float, epochs: int, 
     result_file = run_dir / "eval_test.json"
     if result_file.exists() and not fresh:
         return json.loads(result_file.read_text())
+    extra = ["--set", f"data.cache_dir={CACHE}"] if CACHE else []
     if run_dir.exists():
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True)
     started = time.monotonic()
     duomo("train", task, "--data", str(manifests[world]), "--out", str(run_dir), "--config", preset,
-          "--epochs", str(epochs), "--max-minutes", str(minutes), "--set", f"train.num_threads={threads}",
+          "--epochs", str(epochs), "--max-minutes", str(minutes), "--set", f"train.num_threads={threads}", *extra,
           log=run_dir.parent / f"{name}.train.log")
     train_sec = time.monotonic() - started
     evaluated = duomo("eval", str(run_dir), "--data", str(manifests[world]), "--split", "test", "--json")
@@ -100,6 +114,40 @@ def run_one(name: str, manifests: dict[str, Path], minutes: float, epochs: int, 
                    "epochs_done": len(history) - 1})
     result_file.write_text(json.dumps(result, indent=1))
     return result
+
+
+# runs that train nothing: name -> function(manifest) -> result dict
+def unsupervised_summary(manifest: Path) -> dict:
+    """F1 of the unsupervised importance (duomo summarize's default scorer) on the test split,
+    under the same protocol as ``duomo eval`` of a summarize run, with the uniform and random
+    baselines on the same videos. Signals are read on the protocol's 0.1 s grid."""
+    import numpy as np
+
+    from duomo.config import load_config
+    from duomo.data.datasets import TaskVocab, make_rows, split_records
+    from duomo.data.manifest import load_manifest
+    from duomo.eval import metrics
+    from duomo.eval.evaluate import SUMMARY_BUDGET, SUMMARY_STEP_SEC, summary_protocol, summary_scores
+    from duomo.summarize.importance import step_signals, unsupervised_importance
+    from duomo.text.tokenize import WordTokenizer
+
+    started = time.monotonic()
+    cfg = load_config("summarize", None, [f"data.manifest={manifest}"])
+    vocab = TaskVocab(WordTokenizer.build([], min_count=1))  # summarize rows read no text
+    f1, rows = [], []
+    for record in split_records(load_manifest(manifest), "test"):
+        for row in make_rows(record, cfg, vocab, train=False):
+            truth, segments = summary_protocol(row)
+            scores = unsupervised_importance(step_signals(record.video_path, len(truth), SUMMARY_STEP_SEC))
+            f1.append(metrics.summary_f1(scores, truth, segments, SUMMARY_BUDGET))
+            rows.append((row, scores))
+    baselines = summary_scores(rows)
+    return {"task": "summarize", "f1": float(np.mean(f1)), "uniform_f1": baselines["uniform_f1"],
+            "random_f1": baselines["random_f1"], "n": len(f1), "run": "summarize_unsupervised", "preset": "-",
+            "world": "world", "train_wall_sec": round(time.monotonic() - started, 1), "epochs_done": 0}
+
+
+UNTRAINED = {"summarize_unsupervised": unsupervised_summary}
 
 
 def fmt(value) -> str:
@@ -132,28 +180,50 @@ def report(results: dict[str, dict]) -> str:
             value = value.get(key) if isinstance(value, dict) else None
         ok = isinstance(value, float) and value >= minimum
         lines.append(f"| {label} | ≥ {minimum} | {fmt(value)} | {'PASS' if ok else 'FAIL'} |")
+    for label, higher, lower in ORDERINGS:
+        a, b = _value(results, *higher), _value(results, *lower)
+        ok = isinstance(a, float) and isinstance(b, float) and a > b
+        lines.append(f"| {label} | > {fmt(b)} | {fmt(a)} | {'PASS' if ok else 'FAIL'} |")
     return "\n".join(lines)
+
+
+def _value(results: dict, name: str, key: str):
+    return results.get(name, {}).get(key)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", nargs="+", default=list(RUNS), choices=list(RUNS))
+    parser.add_argument("--runs", nargs="+", default=[*RUNS, *UNTRAINED], choices=[*RUNS, *UNTRAINED])
     parser.add_argument("--minutes", type=float, default=20.0, help="training time cap per run (the target allows 20)")
     parser.add_argument("--epochs", type=int, default=30, help="epochs per run (the schedule's length)")
     parser.add_argument("--fresh", action="store_true", help="retrain runs that already finished")
     parser.add_argument("--threads", type=int, default=0,
                         help="torch threads per run (0 = default); 1 lets two benches share 2 cores in parallel")
     parser.add_argument("--report-only", action="store_true")
+    parser.add_argument("--world", type=Path, help="an existing SynthWorld manifest.jsonl to use as the world set "
+                        "(read only: decoded features are cached under bench/out/quality/cache)")
     args = parser.parse_args()
+    global CACHE
+    if args.world:
+        CACHE = str(OUT / "cache")
     OUT.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     results: dict[str, dict] = {}
     if not args.report_only:
-        manifests = {"world": make_world("world", "random", 1), "compositional": make_world("compositional", "compositional", 2)}
+        manifests = {"world": args.world or make_world("world", "random", 1)}
+        if any(name in RUNS and RUNS[name][2] == "compositional" for name in args.runs):
+            manifests["compositional"] = make_world("compositional", "compositional", 2)
         for name in args.runs:
-            results[name] = run_one(name, manifests, args.minutes, args.epochs, args.fresh, args.threads)
+            if name in UNTRAINED:
+                result_file = OUT / name / "eval_test.json"
+                if args.fresh or not result_file.exists():
+                    result_file.parent.mkdir(parents=True, exist_ok=True)
+                    result_file.write_text(json.dumps(UNTRAINED[name](manifests["world"]), indent=1))
+                results[name] = json.loads(result_file.read_text())
+            else:
+                results[name] = run_one(name, manifests, args.minutes, args.epochs, args.fresh, args.threads)
             print(json.dumps({k: v for k, v in results[name].items() if not isinstance(v, dict)}), flush=True)
-    for name in RUNS:
+    for name in [*RUNS, *UNTRAINED]:
         f = OUT / name / "eval_test.json"
         if name not in results and f.exists():
             results[name] = json.loads(f.read_text())

@@ -44,6 +44,8 @@ class VideoBatch:
     """(B, S) bool."""
     spans: Tensor | None = None
     """(B, 2) float: each row's target [start, end] as fractions of its video's duration (moment retrieval)."""
+    importance: Tensor | None = None
+    """(B, T) float: the true importance at each frame's time (summarization)."""
     qa_types: list[str] = field(default_factory=list)
     """(B) question family of each row (QA, dialog)."""
     turn_idx: list[int] = field(default_factory=list)

@@ -20,7 +20,7 @@ import yaml
 
 from duomo.errors import DuomoError
 
-TASKS = ("caption", "qa", "dialog", "classify", "retrieval")
+TASKS = ("caption", "qa", "dialog", "classify", "retrieval", "summarize")
 
 
 class ConfigError(DuomoError):
@@ -84,7 +84,7 @@ class ModelConfig:
     fusion: Component = field(default_factory=lambda: Component("concat"))
     """How video/audio and text tokens are combined: concat, attention, cross_attn."""
     head: Component = field(default_factory=lambda: Component("qa"))
-    """Task head; its table key is the task's (caption, qa, dialog, classify, retrieval), or moment
+    """Task head; its table key is the task's (caption, qa, dialog, classify, retrieval, summarize), or moment
     (retrieval of a query's [start, end] inside one video)."""
 
 
@@ -121,7 +121,7 @@ class TrainConfig:
 @dataclass
 class RunConfig:
     task: str = "qa"
-    """caption, qa, dialog, classify or retrieval."""
+    """caption, qa, dialog, classify, retrieval or summarize."""
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)

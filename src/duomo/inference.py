@@ -1,5 +1,5 @@
-"""Predictor: load a trained run once, then caption, answer, classify, embed (retrieval) or find
-a moment in any video file.
+"""Predictor: load a trained run once, then caption, answer, classify, embed (retrieval), find
+a moment or score importance over time (summarize) in any video file.
 
     >>> import duomo
     >>> model = duomo.load("runs/qa")
@@ -197,6 +197,17 @@ class Predictor:
         out = self.model(self._batch(video, [Row(text_ids=ids, question=query, duration_sec=duration)]))
         start, end, p = self.model.head.predict(out)[0]
         return start * duration, end * duration, p
+
+    @torch.no_grad()
+    def importance(self, video: str | Path) -> tuple[np.ndarray, np.ndarray]:
+        """(times (K,), scores (K,)): the importance in [0, 1] the summarize model gives each of
+        the run's K frames, sampled uniformly over ``video`` (frame k at (k + 0.5) / K of it)."""
+        self._need("summarize")
+        duration = probe(video).duration_sec
+        out = self.model(self._batch(video, [Row(duration_sec=duration)]))
+        scores = np.asarray(self.model.head.predict(out)[0], dtype=np.float64)
+        times = (np.arange(len(scores)) + 0.5) / max(1, len(scores)) * duration
+        return times, scores
 
     def _need_head(self, head: str) -> None:
         if self.task != "retrieval" or self.cfg.model.head.name != head:

@@ -75,7 +75,7 @@ def test_train_help_names_its_options():
     assert result.returncode == 0
     for option in ("--data", "--out", "--config", "--set", "--epochs", "--max-minutes", "--resume"):
         assert option in result.stdout
-    assert "{caption,qa,dialog,classify,retrieval}" in result.stdout
+    assert "{caption,qa,dialog,classify,retrieval,summarize}" in result.stdout
 
 
 def test_a_mistyped_setting_names_the_right_one(tmp_path):

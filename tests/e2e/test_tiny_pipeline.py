@@ -33,6 +33,7 @@ PER_TASK = {
     "classify": ["model.head.args={hidden_dim: 16}"],
     "retrieval": ["model.fusion.args={}", "model.head.args={embed_dim: 8}"],
     "retrieval_moment": ["model.fusion.args={}", "model.head.args={num_layers: 1, num_heads: 2, ff_mult: 2}"],
+    "summarize": ["model.fusion.args={hidden_dim: 8}", "model.head.args={num_layers: 1, num_heads: 2, ff_mult: 2}"],
 }
 # runs named after a preset of another task: name -> task
 TASK_OF = {"retrieval_moment": "retrieval"}
@@ -43,6 +44,7 @@ METRICS = {
     "classify": {"top1", "top5", "macro_precision", "macro_recall", "macro_f1"},
     "retrieval": {f"{d}_{m}" for d in ("t2v", "v2t") for m in ("r1", "r5", "r10", "mdr", "mnr")},
     "retrieval_moment": {"r1_iou0.5", "r1_iou0.7", "mean_iou"},
+    "summarize": {"f1", "uniform_f1", "random_f1"},
 }
 
 
@@ -105,6 +107,16 @@ def test_train_eval_predict(world, run_name, tmp_path):
         assert answer["labels"] and all(isinstance(n, str) and 0 <= s <= 1 for n, s in answer["top"])
     elif run_name == "retrieval":
         assert answer["embedding_dim"] == 8 and -1 <= answer["similarity"] <= 1
+    elif run_name == "summarize":
+        assert len(answer["importance"]) == 4 and all(0 <= s <= 1 for _, s in answer["importance"])
+        times = [t for t, _ in answer["importance"]]
+        assert times == sorted(times) and 0 < times[0] and times[-1] < 3.0
+        summarized = duomo("summarize", video, "--model", run, "--budget", "50%", "--out", tmp_path / "summary",
+                           "--no-speech", "--no-ocr", "--json")
+        assert summarized.returncode == 0, summarized.stderr
+        summary = json.loads(summarized.stdout)
+        assert summary["scorer"] == str(run) and any(s["selected"] for s in summary["segments"])
+        assert (tmp_path / "summary" / "highlights.mp4").is_file()
     elif run_name == "retrieval_moment":
         assert 0 <= answer["start_sec"] < answer["end_sec"] <= 3.0 and 0 < answer["score"] <= 1
     else:

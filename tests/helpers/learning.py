@@ -33,6 +33,7 @@ TINY_TASK_OVERRIDES = {
     # the separate fusion takes no arguments
     "retrieval": ["model.fusion.args={}", "model.head.args={embed_dim: 8}"],
     "retrieval_moment": ["model.fusion.args={}", "model.head.args={num_layers: 1, num_heads: 2, ff_mult: 2}"],
+    "summarize": ["model.fusion.args={hidden_dim: 8}", "model.head.args={num_layers: 1, num_heads: 2, ff_mult: 2}"],
 }
 """Per preset, after ``TINY_OVERRIDES``: a one-layer text encoder for the tasks that read text
 (qa, dialog) and a small head."""

@@ -71,6 +71,7 @@ TINY_ARGS: dict[tuple[str, str], dict[str, Any]] = {
     ("model.head", "classify"): {"num_classes": K, "hidden_dim": 32},
     ("model.head", "retrieval"): {"embed_dim": 8},
     ("model.head", "moment"): {"num_heads": 2},
+    ("model.head", "summarize"): {"num_heads": 2},
 }
 # What each table's constructors take besides `dim`, as build_model passes it.
 INJECTED: dict[str, dict[str, Any]] = {
@@ -273,6 +274,9 @@ def head_batch(name: str) -> tuple[VideoBatch, tuple[int, ...]]:
         return dataclasses.replace(base, text_ids=ids, text_mask=ids != PAD), (B, B)
     if name == "moment":
         return dataclasses.replace(base, spans=torch.tensor([[0.0, 0.5], [0.3, 0.9]])), (B, T, 3)
+    if name == "summarize":
+        importance = torch.linspace(0, 1, B * T).reshape(B, T)
+        return dataclasses.replace(base, importance=importance), (B, T)
     raise AssertionError(f"no contract batch for head {name!r}: add one to head_batch")
 
 
@@ -381,6 +385,8 @@ def model_batch(task: str, cfg, padded: bool = False) -> VideoBatch:
         return dataclasses.replace(batch, target_ids=target, target_mask=target != PAD)
     if task == "classify":
         return dataclasses.replace(batch, rows=None, labels=torch.tensor([1, 3]))
+    if task == "summarize":  # one row per video, a target per frame (padding frames included)
+        return dataclasses.replace(batch, rows=None, importance=torch.rand(frame_mask.shape, generator=gen))
     spans = torch.tensor([[0.0, 0.5], [0.25, 1.0], [0.5, 0.75]])
     ids = torch.randint(len(SPECIALS), len(VOCAB), (rows, L), generator=gen)
     text_mask = _mask(rows, L, [L, L - 2, 2])
@@ -425,7 +431,7 @@ def test_model_from_preset(task, preset):
         predictions = model.head.predict(plain)
     assert len(predictions) == batch.num_rows
     padded_logits = padded.logits
-    if cfg.model.head.name == "moment":  # per-frame logits: the extra frames get their own (masked) rows
+    if cfg.model.head.name in ("moment", "summarize"):  # per-frame logits: the extra frames get their own (masked) rows
         padded_logits = padded_logits[:, : plain.logits.shape[1]]
     # extra masked frames, sound frames and text tokens leave the whole model's output alone
     torch.testing.assert_close(padded_logits, plain.logits, atol=1e-4, rtol=0)

@@ -38,6 +38,8 @@ def run(args: argparse.Namespace) -> int:
                     "answer": p.row.answer or None, "references": p.row.references or None, "score": p.score}
             if p.span is not None:  # moment retrieval: predicted and true [start_sec, end_sec]
                 line.update(span=[round(t, 3) for t in p.span], target=list(p.row.span))
+            if p.row.importance:  # summarize: per-frame predicted importance, true per-second importance
+                line.update(importance=[round(s, 4) for s in p.scores], target=p.row.importance)
             handle.write(json.dumps(line) + "\n")
     if metrics["task"] == "classify":
         from duomo.data.datasets import TaskVocab

@@ -7,12 +7,12 @@ import logging
 import sys
 
 from duomo import __version__
-from duomo.cli import (data, dub, evaluate, index, predict, probe, search, serve, shots, similar, subtitle, synth,
-                       train)
+from duomo.cli import (data, dub, evaluate, index, predict, probe, search, serve, shots, similar, subtitle, summarize,
+                       synth, train)
 from duomo.errors import DuomoError
 
 # Each subcommand module has ``add_parser(subparsers)`` and ``run(args) -> int``.
-SUBCOMMANDS = [probe, shots, synth, data, train, evaluate, predict, index, search, similar, serve, subtitle, dub]
+SUBCOMMANDS = [probe, shots, synth, data, train, evaluate, predict, index, search, similar, serve, subtitle, dub, summarize]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,5 +1,6 @@
 """``duomo predict RUN_DIR VIDEO [--question TEXT]``: a caption, an answer, labels, a query's
-similarity (retrieval) or a query's moment (moment retrieval) for one video."""
+similarity (retrieval), a query's moment (moment retrieval) or importance over time (summarize)
+for one video."""
 
 from __future__ import annotations
 
@@ -50,6 +51,11 @@ def run(args: argparse.Namespace) -> int:
         else:
             result["embedding"] = [round(float(x), 6) for x in video]
             text = f"embedding of {video.shape[0]} dims; pass --question to score a query against the video"
+    elif predictor.task == "summarize":
+        times, scores = predictor.importance(args.video)
+        result = {"task": "summarize", "video": args.video,
+                  "importance": [[round(float(t), 3), round(float(s), 4)] for t, s in zip(times, scores)]}
+        text = "\n".join(f"{t:7.2f} s  {s:.3f}" for t, s in zip(times, scores))
     elif predictor.task == "caption":
         caption = predictor.caption(args.video)
         result = {"task": "caption", "video": args.video, "caption": caption}

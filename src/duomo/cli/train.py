@@ -13,7 +13,7 @@ from duomo.config import TASKS
 
 
 def add_parser(subparsers) -> None:
-    parser = subparsers.add_parser("train", help="train a caption, qa, dialog or classify model from a manifest")
+    parser = subparsers.add_parser("train", help="train a caption, qa, dialog, classify, retrieval or summarize model from a manifest")
     parser.add_argument("task", choices=TASKS, help="what to learn")
     parser.add_argument("--data", required=True, help="manifest.jsonl (train and val splits are used)")
     parser.add_argument("--out", required=True, help="run folder for checkpoints, config, metrics and plots")

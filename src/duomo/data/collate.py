@@ -66,6 +66,11 @@ def collate(items: list[VideoItem], *, task: str, num_outputs: int = 0, multi_la
         if rows and rows[0].span is not None:
             batch.spans = torch.tensor([[min(max(t / max(row.duration_sec, 1e-6), 0.0), 1.0) for t in row.span]
                                         for row in rows], dtype=torch.float32)
+    elif task == "summarize":
+        num_frames = frame_mask.shape[1]
+        batch.importance = torch.tensor(np.stack([importance_at_frames(row.importance, row.duration_sec, num_frames)
+                                                  for row in rows]) if rows else np.zeros((0, num_frames)),
+                                        dtype=torch.float32)
     elif task == "classify":
         if multi_label:
             hot = torch.zeros(len(rows), num_outputs)
@@ -75,3 +80,14 @@ def collate(items: list[VideoItem], *, task: str, num_outputs: int = 0, multi_la
         else:
             batch.labels = torch.tensor([row.label for row in rows], dtype=torch.long)
     return batch
+
+
+def importance_at_frames(per_second: list[float], duration_sec: float, num_frames: int) -> np.ndarray:
+    """(T,) the per-second importance at the times of ``num_frames`` frames sampled uniformly over
+    a video of ``duration_sec`` (frame k sits at (k + 0.5) / T of it); zeros when there are none
+    (prediction)."""
+    if not per_second:
+        return np.zeros(num_frames)
+    times = (np.arange(num_frames) + 0.5) / num_frames * duration_sec
+    index = np.clip(np.floor(times).astype(int), 0, len(per_second) - 1)
+    return np.asarray(per_second, dtype=np.float64)[index]

@@ -97,7 +97,22 @@ def build_vocab(records: list[VideoRecord], cfg: RunConfig) -> TaskVocab:
         if not labels:
             raise DatasetError(f"{cfg.data.manifest}: no labels in the train split (task classify needs 'labels')")
         vocab.labels = labels
+    elif task == "summarize":
+        if not any(importance_of(r) for r in records):
+            raise DatasetError(f"{cfg.data.manifest}: no video has 'importance' in the train split "
+                               "(task summarize needs one importance score per second)")
     return vocab
+
+
+def importance_of(record: VideoRecord) -> list[float]:
+    """The record's per-second importance scores (the manifest's ``importance``), or [] when it
+    has none or they are not numbers."""
+    values = record.extra.get("importance")
+    if not isinstance(values, list) or not values:
+        return []
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        return []
+    return [float(v) for v in values]
 
 
 @dataclass
@@ -120,6 +135,10 @@ class Row:
     """Moment retrieval target [start_sec, end_sec]."""
     duration_sec: float = 0.0
     """Duration of the row's video (moment retrieval: the frames span 0 .. duration_sec uniformly)."""
+    importance: list[float] = field(default_factory=list)
+    """One importance score per second of the video (summarization)."""
+    shots: tuple[float, ...] = ()
+    """Shot start times of the video in seconds (summarization's segments)."""
 
 
 def dialog_text(history: list[tuple[str, str]], question: str) -> str:
@@ -183,6 +202,13 @@ def make_rows(record: VideoRecord, cfg: RunConfig, vocab: TaskVocab, *, train: b
         # never counted as negatives for it
         for caption in record.captions:
             rows.append(Row(text_ids=tok.encode(caption, data.max_text_len) or [SEP], question=caption))
+    elif task == "summarize":
+        importance = importance_of(record)
+        if importance:
+            duration = record.extra.get("duration")
+            if not isinstance(duration, (int, float)) or duration <= 0:
+                duration = probe(record.video_path).duration_sec
+            rows.append(Row(importance=importance, shots=record.shots, duration_sec=float(duration)))
     elif task == "classify":
         label_idx = {label: i for i, label in enumerate(vocab.labels)}
         known = [label_idx[label] for label in record.labels if label in label_idx]

@@ -84,6 +84,11 @@ def predict_dataset(model: VideoTextModel, dataset: VideoDataset, cfg: RunConfig
             for vid, row, picked, p in zip(row_video, rows, model.head.predict(out), probs):
                 preds.append(Prediction(vid, row, vocab.labels[picked[0][0]], picked[0][1], p.tolist(),
                                         [vocab.labels[i] for i, _ in picked]))
+        elif task == "summarize":
+            loss_sum += float(model.head.loss(out, batch)) * len(rows)
+            loss_rows += len(rows)
+            for vid, row, frame_scores in zip(row_video, rows, model.head.predict(out)):
+                preds.append(Prediction(vid, row, "", scores=frame_scores))
         elif task == "retrieval":
             loss_sum += float(model.head.loss(out, batch)) * len(rows)
             loss_rows += len(rows)
@@ -190,12 +195,64 @@ def _score_retrieval(preds: list[Prediction], vocab: TaskVocab, use_meteor: bool
     return result
 
 
+# The summarization protocol on manifests with per-second importance: 0.1 s steps, each shot cut
+# into equal segments of at most 0.3 s (SynthWorld clips last 2-6 s, so 15% is 0.3-0.9 s; the
+# minutes-long videos of TVSum use ~2 s segments for the same budget), knapsack at 15%.
+SUMMARY_STEP_SEC = 0.1
+SUMMARY_SEGMENT_STEPS = 3
+SUMMARY_BUDGET = 0.15
+BASELINE_RANDOM_DRAWS = 5
+
+
+def summary_protocol(row: Row) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """A summarization row -> (true importance per 0.1 s step (N,), segments as [start, end) steps)."""
+    num_steps = max(1, int(math.ceil(row.duration_sec / SUMMARY_STEP_SEC - 1e-6)))
+    centres = (np.arange(num_steps) + 0.5) * SUMMARY_STEP_SEC
+    index = np.clip(np.floor(centres).astype(int), 0, len(row.importance) - 1)
+    truth = np.asarray(row.importance, dtype=np.float64)[index]
+    starts = [int(round(s / SUMMARY_STEP_SEC)) for s in row.shots]
+    return truth, metrics.split_segments(starts, num_steps, SUMMARY_SEGMENT_STEPS)
+
+
+def scores_at_steps(sample_scores: list[float] | np.ndarray, num_steps: int) -> np.ndarray:
+    """(N,) scores sampled uniformly over a video (sample k at (k + 0.5) / K of it) read at the
+    centres of ``num_steps`` equal steps, by linear interpolation."""
+    values = np.asarray(sample_scores, dtype=np.float64)
+    sample_at = (np.arange(len(values)) + 0.5) / len(values)
+    return np.interp((np.arange(num_steps) + 0.5) / num_steps, sample_at, values)
+
+
+def summary_scores(rows_scores: list[tuple[Row, np.ndarray]], seed: int = 0) -> dict:
+    """Mean F1 (TVSum/SumMe protocol, see summary_protocol) of predicted per-sample scores, and of
+    the uniform and random baselines on the same videos: f1, uniform_f1, random_f1 (the mean over
+    BASELINE_RANDOM_DRAWS draws of random scores)."""
+    if not rows_scores:
+        return {"f1": math.nan, "uniform_f1": math.nan, "random_f1": math.nan}
+    rng = np.random.default_rng(seed)
+    f1, uniform, random = [], [], []
+    for row, samples in rows_scores:
+        truth, segments = summary_protocol(row)
+        n = len(truth)
+        f1.append(metrics.summary_f1(scores_at_steps(samples, n), truth, segments, SUMMARY_BUDGET))
+        picks = max(1, int(round(SUMMARY_BUDGET * n / np.mean([b - a for a, b in segments]))))
+        uniform.append(metrics.summary_f1(metrics.uniform_scores(n, picks), truth, segments, SUMMARY_BUDGET))
+        random.append(np.mean([metrics.summary_f1(rng.random(n), truth, segments, SUMMARY_BUDGET)
+                               for _ in range(BASELINE_RANDOM_DRAWS)]))
+    return {"f1": float(np.mean(f1)), "uniform_f1": float(np.mean(uniform)), "random_f1": float(np.mean(random))}
+
+
+def _score_summarize(preds: list[Prediction], vocab: TaskVocab, use_meteor: bool) -> dict:
+    result = summary_scores([(p.row, np.asarray(p.scores)) for p in preds])
+    result["num_videos"] = len(preds)
+    return result
+
+
 SCORERS = {"qa": _score_qa, "dialog": _score_dialog, "classify": _score_classify, "caption": _score_caption,
-           "retrieval": _score_retrieval}
+           "retrieval": _score_retrieval, "summarize": _score_summarize}
 
 # The metric that picks the best checkpoint, per task (higher is better); see selection_metric.
 SELECTION_METRIC = {"qa": "accuracy", "dialog": "accuracy", "classify": "top1", "caption": "cider",
-                    "retrieval": "t2v_r1"}
+                    "retrieval": "t2v_r1", "summarize": "f1"}
 MOMENT_SELECTION_METRIC = "r1_iou0.5"
 
 

@@ -8,11 +8,13 @@ Caption scores are pycocoevalcap's BLEU, METEOR, ROUGE-L and CIDEr-D, as in the 
 from __future__ import annotations
 
 import logging
+import math
 import re
 import shutil
 import subprocess
 import threading
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -564,3 +566,113 @@ def _ptb_tokenize(lines: list[str]) -> list[str] | None:
                        "(exit %d%s)", len(out), len(lines), done.returncode, f": {stderr[-1]}" if stderr else "")
         return None
     return out
+
+
+# --- video summarization (the TVSum / SumMe protocol) ------------------------------------------------
+#
+# Per-step importance (a step is one frame, or a fixed slice of time) -> one score per segment
+# (the mean over its steps) -> the 0/1 knapsack picks segments whose total length fits the budget
+# (15% of the video) with the largest sum of scores -> a 0/1 summary per step. The F1 of two
+# summaries is that of their overlap: precision = overlap / predicted length, recall = overlap /
+# true length (Zhang et al., 2016, https://arxiv.org/abs/1605.08110; Zhou et al., 2018, DR-DSN).
+
+
+def knapsack_select(values: Sequence[float], weights: Sequence[int], capacity: int) -> list[int]:
+    """The 0/1 knapsack: indices (increasing) of the items with the largest total value whose
+    integer weights sum to at most ``capacity``. Ties go to the solution found first by the
+    dynamic programme (items earlier in the list are preferred). Items of weight 0 are skipped."""
+    n = len(values)
+    if len(weights) != n:
+        raise ValueError(f"{n} values but {len(weights)} weights")
+    capacity = max(0, int(capacity))
+    best = np.zeros((n + 1, capacity + 1))
+    for i in range(1, n + 1):
+        w, v = int(weights[i - 1]), float(values[i - 1])
+        best[i] = best[i - 1]
+        if 0 < w <= capacity:
+            take = best[i - 1, : capacity + 1 - w] + v
+            best[i, w:] = np.maximum(best[i - 1, w:], take)
+    chosen, c = [], capacity
+    for i in range(n, 0, -1):
+        if best[i, c] != best[i - 1, c]:
+            chosen.append(i - 1)
+            c -= int(weights[i - 1])
+    return sorted(chosen)
+
+
+def split_segments(starts: Sequence[int], num_steps: int, max_len: int) -> list[tuple[int, int]]:
+    """Shots (their first steps, increasing, the first 0) of a video of ``num_steps`` steps, each
+    cut into the fewest equal pieces of at most ``max_len`` steps -> [start, end) step ranges."""
+    bounds = [int(s) for s in starts if 0 <= s < num_steps] or [0]
+    if bounds[0] != 0:
+        bounds.insert(0, 0)
+    bounds.append(num_steps)
+    segments = []
+    for a, b in zip(bounds, bounds[1:]):
+        if b <= a:
+            continue
+        pieces = -(-(b - a) // max(1, max_len))
+        edges = np.linspace(a, b, pieces + 1).round().astype(int)
+        segments.extend((int(s), int(e)) for s, e in zip(edges, edges[1:]) if e > s)
+    return segments
+
+
+def segment_scores(step_scores: np.ndarray, segments: Sequence[tuple[int, int]]) -> np.ndarray:
+    """(S,) mean of ``step_scores`` (N,) over each [start, end) segment."""
+    return np.array([float(np.mean(step_scores[a:b])) for a, b in segments])
+
+
+def summary_mask(step_scores: np.ndarray, segments: Sequence[tuple[int, int]], budget: float = 0.15,
+                 tie_break: np.ndarray | None = None) -> np.ndarray:
+    """(N,) bool: the steps of the segments the knapsack picks with their mean scores as values,
+    their lengths as weights and ``floor(budget * N)`` steps as capacity. Scores are shifted so
+    the lowest segment's value is 1e-6 (the knapsack fills the budget whatever their offset).
+    ``tie_break`` (N,) per-step scores, added at 1e-7 of their weight, decide between segments
+    whose scores tie."""
+    num_steps = len(step_scores)
+    values = segment_scores(np.asarray(step_scores, dtype=np.float64), segments)
+    values = values - values.min() + 1e-6 if len(values) else values
+    if tie_break is not None:
+        extra = segment_scores(np.asarray(tie_break, dtype=np.float64), segments)
+        span = extra.max() - extra.min() if len(extra) else 0.0
+        values = values + 1e-7 * ((extra - extra.min()) / span if span > 0 else 0.0)
+    picked = knapsack_select(values, [b - a for a, b in segments], int(math.floor(budget * num_steps + 1e-9)))
+    mask = np.zeros(num_steps, dtype=bool)
+    for i in picked:
+        mask[segments[i][0]:segments[i][1]] = True
+    return mask
+
+
+def overlap_f1(predicted: np.ndarray, truth: np.ndarray) -> float:
+    """F1 of two 0/1 summaries (N,): 2PR / (P + R) with P = overlap / predicted, R = overlap / true
+    (0 when they do not overlap)."""
+    predicted, truth = np.asarray(predicted, dtype=bool), np.asarray(truth, dtype=bool)
+    overlap = float((predicted & truth).sum())
+    if overlap == 0:
+        return 0.0
+    precision, recall = overlap / predicted.sum(), overlap / truth.sum()
+    return float(2 * precision * recall / (precision + recall))
+
+
+def summary_f1(predicted_scores: np.ndarray, true_scores: np.ndarray, segments: Sequence[tuple[int, int]],
+               budget: float = 0.15) -> float:
+    """F1 of the summary the knapsack makes from ``predicted_scores`` (N,) against the one it makes
+    from ``true_scores`` (N,) over the same ``segments`` and budget. Where true segment scores
+    tie, the ground-truth summary is the one the prediction favours (as SumMe scores against the
+    best-matching of its user summaries), so a tie cannot cost a correct prediction."""
+    predicted_scores = np.asarray(predicted_scores, dtype=np.float64)
+    true_scores = np.asarray(true_scores, dtype=np.float64)
+    if predicted_scores.shape != true_scores.shape:
+        raise ValueError(f"scores of {predicted_scores.shape} and {true_scores.shape} steps")
+    predicted = summary_mask(predicted_scores, segments, budget)
+    truth = summary_mask(true_scores, segments, budget, tie_break=predicted_scores)
+    return overlap_f1(predicted, truth)
+
+
+def uniform_scores(num_steps: int, num_picks: int) -> np.ndarray:
+    """(N,) scores of the uniform baseline: highest at ``num_picks`` evenly spaced times (the
+    centres of equal parts of the video), falling with the distance to the nearest one, so the
+    knapsack picks segments spread evenly over the video."""
+    centres = (np.arange(max(1, num_picks)) + 0.5) * num_steps / max(1, num_picks)
+    steps = np.arange(num_steps) + 0.5
+    return 1.0 - np.abs(steps[:, None] - centres[None, :]).min(axis=1) / max(1, num_steps)

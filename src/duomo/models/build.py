@@ -31,6 +31,7 @@ from duomo.models.heads.classify import ClassifyHead
 from duomo.models.heads.moment import MomentHead
 from duomo.models.heads.qa import QAHead
 from duomo.models.heads.retrieval import RetrievalHead
+from duomo.models.heads.summarize import SummarizeHead
 from duomo.models.model import VideoTextModel
 
 # Per-frame encoders: (*, dim, ...) ; frames (B, T, C, H, W) -> (B, T, dim)
@@ -74,6 +75,7 @@ HEADS = {
     "classify": ClassifyHead,
     "retrieval": RetrievalHead,
     "moment": MomentHead,
+    "summarize": SummarizeHead,
 }
 # Tasks with more than one head; every other task's head is named after the task.
 TASK_HEADS = {"retrieval": ("retrieval", "moment")}
@@ -127,6 +129,12 @@ def _component(cfg: RunConfig, where: str) -> Component | None:
     if where == "model.head" and component.name == "retrieval" and cfg.model.fusion.name != "separate":
         raise ConfigError(f"model.fusion.name: the retrieval head compares video and text embedded apart; "
                           f"use separate, not {cfg.model.fusion.name!r}")
+    if where == "model.head" and component.name == "summarize" and cfg.model.temporal.name == "mean":
+        raise ConfigError("model.temporal.name: the summarize head needs one token per frame; mean keeps one per video")
+    if where == "model.head" and component.name == "summarize" and cfg.model.fusion.name not in ("attention", "separate",
+                                                                                                   "late_concat"):
+        raise ConfigError(f"model.fusion.name: the summarize head reads the frame tokens first; use attention, "
+                          f"separate or late_concat, not {cfg.model.fusion.name!r}")
     if where == "model.head" and component.name == "moment" and cfg.model.temporal.name == "mean":
         raise ConfigError("model.temporal.name: the moment head needs one token per frame; mean keeps one per video")
     return component
@@ -151,7 +159,7 @@ def build_model(cfg: RunConfig, *, vocab: list[str], num_outputs: int) -> VideoT
         head: nn.Module = head_cls(dim=dim, vocab_size=len(vocab), **m.head.args)
     elif cfg.task == "classify":
         head = head_cls(dim=dim, num_classes=num_outputs, **m.head.args)
-    elif cfg.task == "retrieval":
+    elif cfg.task in ("retrieval", "summarize"):
         head = head_cls(dim=dim, **m.head.args)
     else:
         head = head_cls(dim=dim, num_answers=num_outputs, **m.head.args)
