@@ -37,4 +37,5 @@ PY
 .venv/bin/duomo similar "$lib/bikes.mp4" --db "$lib.db" -k 1
 .venv/bin/duomo subtitle "$lib/kitchen.mp4" --out "$lib/kitchen.srt"
 cat "$lib/kitchen.srt"
+.venv/bin/duomo summarize "$lib/kitchen.mp4" --out "$lib/kitchen-summary"
 echo "demo: done. Try: .venv/bin/duomo serve --db $lib.db  (then open http://127.0.0.1:8000/)"
