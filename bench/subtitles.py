@@ -24,29 +24,17 @@ import sys
 import time
 
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.helpers
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.helpers, bench.speech_ocr
 from duomo.eval.metrics import word_error_rate  # noqa: E402
 from duomo.speech import SpeechRecognizer  # noqa: E402
 from duomo.subtitles import Cue, make_cues, write_srt  # noqa: E402
 from duomo.subtitles.burn import burn_subtitles  # noqa: E402
 from duomo.subtitles.dub import dub_video  # noqa: E402
+from bench.speech_ocr import SENTENCES  # noqa: E402
 from tests.helpers.talking import make_talking_video  # noqa: E402
 
 OUT_DIR = Path(__file__).resolve().parent / "out"
-ORIGINAL = [
-    "The weather is lovely today, so we are going for a walk by the river.",
-    "Please open the window in the kitchen before you start cooking dinner.",
-    "My brother plays the guitar every evening after he finishes work.",
-    "The train to the city leaves from the second platform at half past nine.",
-    "She painted the old fence a bright shade of green last summer.",
-    "We need more milk, some bread and a dozen eggs from the shop.",
-    "The children built a tall castle out of sand on the beach.",
-    "Turn left at the church and the library is on your right.",
-    "He forgot his umbrella on the bus and got completely soaked.",
-    "Our meeting has been moved to Thursday afternoon in the large room.",
-    "The cat sleeps on the warm windowsill for most of the day.",
-    "A strong wind blew the leaves across the empty playground.",
-]
+ORIGINAL = SENTENCES[:12]  # the speech bench's sentences: the same test speech for both benches
 TRANSLATED = [  # what a translation might say in the same slots (about as long)
     "Good morning, the sun is out and we will walk along the water.",
     "Open the kitchen window before you begin to cook the evening meal.",
