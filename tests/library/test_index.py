@@ -218,16 +218,29 @@ def test_killed_runs_then_a_full_run_give_the_clean_result(corpus: Path, tmp_pat
     db = tmp_path / "db"
     command = [sys.executable, "-m", "duomo.cli.main", "index", str(corpus), "--db", str(db), "--no-speech",
                "--no-ocr", "--segment-sec", "1", "--workers", "2"]
+    thumbs = db / "thumbs"
+
+    def analysing() -> bool:  # a worker is writing a video's thumbnails: mid-analysis
+        return thumbs.is_dir() and any(".partial-" in p.name for p in thumbs.iterdir())
+
+    def committing(before: int) -> bool:  # a video's thumbnails just moved in: its rows are being written
+        return thumbs.is_dir() and sum(".partial-" not in p.name for p in thumbs.iterdir()) > before
+
     kills = 0
-    for delay in (2.0, 3.5, 5.0, 6.5):
+    # moments chosen by what the run is doing, not by the clock (the machine may be fast or busy)
+    for moment in ("analysing", "committing", "analysing", "committing"):
+        done_before = sum(".partial-" not in p.name for p in thumbs.iterdir()) if thumbs.is_dir() else 0
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                    start_new_session=True)
-        time.sleep(delay)
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)  # the workers too
-            kills += 1
+        deadline = time.monotonic() + 120
+        while process.poll() is None and time.monotonic() < deadline:
+            if analysing() if moment == "analysing" else committing(done_before):
+                os.killpg(process.pid, signal.SIGKILL)  # the workers too
+                kills += 1
+                break
+            time.sleep(0.01)
         process.wait()
-        if db.exists():
+        if db.exists() and (db / "library.json").exists():
             store = LibraryStore(db)
             rows = store.visual_table.to_arrow().to_pylist()
             visible = store.visible(rows)
