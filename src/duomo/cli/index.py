@@ -75,7 +75,8 @@ def run(args: argparse.Namespace) -> int:
                 table.add_row(stage, f"{sec:.1f}", f"{100 * sec / total:.0f}%")
             out.print(table)
         for path, reason in report.failed:
-            out.print(f"[red]failed[/red] {escape(path)}: {escape(reason)}")
+            said = reason if reason.startswith(path) else f"{path}: {reason}"  # media errors name the file already
+            out.print(f"[red]failed[/red] {escape(said)}", soft_wrap=True)
     return 1 if report.failed else 0
 
 
