@@ -8,7 +8,8 @@ out=${1:-data/synthworld}
 run=${DUOMO_DEMO_RUN:-runs/demo-qa}
 .venv/bin/duomo synth "$out" --videos "${DUOMO_DEMO_VIDEOS:-400}" --seed 0
 .venv/bin/duomo data check "$out/manifest.jsonl"
-video=$(ls "$out"/videos/*.mp4 | head -n 1)
+videos=("$out"/videos/*.mp4)  # a glob, not `ls | head`: with pipefail, ls can die of SIGPIPE
+video=${videos[0]}
 .venv/bin/duomo probe "$video"
 rm -rf "$run"
 .venv/bin/duomo train qa --data "$out/manifest.jsonl" --out "$run" \
