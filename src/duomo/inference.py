@@ -232,3 +232,13 @@ def load(run_dir: str | Path, *, checkpoint: str = "best.pt", device: str = "cpu
     state = load_checkpoint(run / checkpoint)
     model.load_state_dict(state["model"])
     return Predictor(cfg, vocab, model, device)
+
+
+def load_for(run_dir: str | Path, task: str, head: str, flag: str) -> Predictor:
+    """``load`` a run that must be a ``task`` run with the ``head`` head; any other run is refused
+    with one line naming the option (``flag``) it was given to."""
+    predictor = load(run_dir)
+    if predictor.task != task or predictor.cfg.model.head.name != head:
+        raise DuomoError(f"{run_dir}: {flag} needs a {task} run with the {head} head; "
+                         f"this is a {predictor.task} run with the {predictor.cfg.model.head.name} head")
+    return predictor

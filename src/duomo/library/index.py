@@ -104,7 +104,7 @@ def index_paths(paths: Iterable[str | Path], db_dir: str | Path, *, settings: In
     report = IndexReport()
     info = _library_info(model_dir, settings)
     if caption_dir:
-        captioner = load_run(caption_dir, "caption", "caption")
+        captioner = load_caption_run(caption_dir)
         settings.model_frames = max(settings.model_frames, captioner.cfg.data.num_frames)
         settings.model_frame_size = max(settings.model_frame_size if model_dir else 0, captioner.cfg.data.frame_size)
     store = LibraryStore(db_dir, create=True, info=info)
@@ -158,19 +158,16 @@ def _library_info(model_dir: str | None, settings: IndexSettings) -> LibraryInfo
 
 def load_retrieval_run(model_dir: str | Path):
     """The Predictor of a retrieval run (the dual encoder), or a one-line error saying what it is."""
-    return load_run(model_dir, "retrieval", "retrieval")
+    from duomo.inference import load_for
+
+    return load_for(model_dir, "retrieval", "retrieval", "--model")
 
 
-def load_run(run_dir: str | Path, task: str, head: str):
-    """The Predictor of a ``task`` run with the ``head`` head, or a one-line error saying what it is."""
-    from duomo.inference import load
+def load_caption_run(caption_dir: str | Path):
+    """The Predictor of a caption run, or a one-line error saying what it is."""
+    from duomo.inference import load_for
 
-    predictor = load(run_dir)
-    if predictor.task != task or predictor.cfg.model.head.name != head:
-        flag = "--model" if task == "retrieval" else "--captions"
-        raise DuomoError(f"{run_dir}: {flag} needs a {task} run with the {head} head; "
-                         f"this is a {predictor.task} run with the {predictor.cfg.model.head.name} head")
-    return predictor
+    return load_for(caption_dir, "caption", "caption", "--captions")
 
 
 def _clear_partial_thumbnails(store: LibraryStore) -> None:
@@ -414,7 +411,7 @@ def _visual_job(path: str, thumb_dir: str, start_sec: float, end_sec: float | No
             seg.vector = np.asarray(_WORKER["predictor"].embed_frames(seg.model_frames), dtype=np.float32)
     if _WORKER.get("caption_dir"):
         if "captioner" not in _WORKER:
-            _WORKER["captioner"] = load_run(_WORKER["caption_dir"], "caption", "caption")
+            _WORKER["captioner"] = load_caption_run(_WORKER["caption_dir"])
         analysis.captions = [{"start": seg.start_sec, "end": seg.end_sec,
                               "text": _WORKER["captioner"].caption_frames(seg.model_frames)}
                              for seg in analysis.segments]

@@ -127,8 +127,10 @@ def summarize_video(video: str | Path, out_dir: str | Path, *, budget: str = "15
     duration = info.duration_sec
     value, in_seconds = parse_budget(budget)
     budget_sec = min(duration, value if in_seconds else value * duration)
-    predictor = _load_run(model, "summarize") if model else None
-    captioner = _load_run(caption, "caption") if caption else None
+    from duomo.inference import load_for
+
+    predictor = load_for(model, "summarize", "summarize", "--model") if model else None
+    captioner = load_for(caption, "caption", "caption", "--caption") if caption else None
     segment_sec = min(2.0, max(0.3, budget_sec / 2))
     settings = IndexSettings(segment_sec=segment_sec, sample_every_sec=min(0.5, segment_sec), use_speech=use_speech,
                              use_ocr=use_ocr, chunk_sec=0.0)
@@ -182,15 +184,6 @@ def summarize_video(video: str | Path, out_dir: str | Path, *, budget: str = "15
         return result
     finally:
         shutil.rmtree(work, ignore_errors=True)
-
-
-def _load_run(run: str, task: str):
-    from duomo.inference import load
-
-    predictor = load(run)
-    if predictor.task != task:
-        raise SummarizeError(f"{run}: a {predictor.task} run; this needs a {task} run")
-    return predictor
 
 
 def _span_scores(times: np.ndarray, values: np.ndarray, spans: list[tuple[float, float]]) -> np.ndarray:
