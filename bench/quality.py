@@ -45,8 +45,6 @@ RUNS = {
     "retrieval": ("retrieval", "retrieval", "world"),
     "retrieval_moment": ("retrieval", "retrieval_moment", "world"),
     "summarize": ("summarize", "summarize", "world"),
-    "summarize_delta": ("summarize", "summarize_delta", "world"),
-    "summarize_small": ("summarize", "summarize_small", "world"),
 }
 
 # metric -> (minimum, which run, where in the eval JSON)

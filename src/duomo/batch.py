@@ -46,6 +46,8 @@ class VideoBatch:
     """(B, 2) float: each row's target [start, end] as fractions of its video's duration (moment retrieval)."""
     importance: Tensor | None = None
     """(B, T) float: the true importance at each frame's time (summarization)."""
+    frame_times: Tensor | None = None
+    """(B, T) float: each row's frame times in seconds (summarization: frame k at (k + 0.5) / T of the video)."""
     qa_types: list[str] = field(default_factory=list)
     """(B) question family of each row (QA, dialog)."""
     turn_idx: list[int] = field(default_factory=list)

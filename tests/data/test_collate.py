@@ -146,3 +146,11 @@ def test_batch_moves_to_a_device(task):
     rows = [Row(text_ids=[5], label=0, target_ids=[2, 3])]
     batch = collate([item("a", rows)], task=task, num_outputs=1).to("cpu")
     assert batch.frames.device.type == "cpu" and batch.num_rows == 1
+
+
+def test_summarize_importance_and_frame_times_at_each_frame():
+    """T = 2 frames over 3 s: frame 0 at 0.75 s (second 0), frame 1 at 2.25 s (second 2)."""
+    batch = collate([item("a", [Row(importance=[0.1, 0.5, 0.9], duration_sec=3.0)]),
+                     item("b", [Row(duration_sec=1.0)])], task="summarize")
+    assert batch.frame_times.tolist() == [[0.75, 2.25], [0.25, 0.75]]
+    assert batch.importance.flatten().tolist() == pytest.approx([0.1, 0.9, 0.0, 0.0])

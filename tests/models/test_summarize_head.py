@@ -9,7 +9,7 @@ import torch
 from duomo.batch import Fused, VideoBatch
 from duomo.config import ConfigError, load_config
 from duomo.models import build
-from duomo.models.heads.summarize import SummarizeHead
+from duomo.models.heads.summarize import SummarizeHead, window_mean
 
 B, T, D = 3, 6, 16
 
@@ -72,3 +72,37 @@ def test_summarize_needs_frame_tokens_first():
         build.check(load_config("summarize", None, ["model.fusion=concat"]))
     with pytest.raises(ConfigError, match="model.temporal.name: the summarize head needs one token per frame"):
         build.check(load_config("summarize", None, ["model.temporal=mean"]))
+
+
+def test_window_mean_averages_the_valid_entries_of_each_window():
+    values = torch.tensor([[1.0, 3.0, 5.0, 10.0, float("-inf")]])
+    mask = torch.tensor([[True, True, True, True, False]])
+    window = torch.tensor([[0.0, 0.0, 1.0, 1.0, 1.0]])
+    out = window_mean(values, mask, window)
+    assert out[0, :4].tolist() == [2.0, 2.0, 7.5, 7.5]
+    assert out[0, 4] == float("-inf")
+
+
+def test_frames_of_one_second_share_one_score_and_learn_per_second_targets():
+    """label_sec=1: a 3 s video sampled at 6 frames (0.25 s, 0.75 s, ...) scores seconds, not frames."""
+    torch.manual_seed(0)
+    head = SummarizeHead(dim=D, num_heads=2, dropout=0.0)
+    tokens = torch.randn(2, 6, D)
+    fused = Fused(tokens=tokens, mask=torch.ones(2, 6, dtype=torch.bool), pooled=tokens.mean(dim=1))
+    per_second = torch.tensor([[0.2, 0.9, 0.4], [0.7, 0.1, 0.5]])
+    batch = _batch(per_second.repeat_interleave(2, dim=1))
+    batch.frame_times = ((torch.arange(6) + 0.5) / 6 * 3.0).repeat(2, 1)
+    optimizer = torch.optim.Adam(head.parameters(), lr=3e-3)
+    for _ in range(300):
+        loss = head.loss(head(fused, batch), batch)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    head.eval()
+    with torch.no_grad():
+        predicted = torch.tensor(head.predict(head(fused, batch)))
+    assert torch.equal(predicted[:, 0::2], predicted[:, 1::2])  # both frames of a second agree
+    assert torch.equal(predicted[:, 0::2].argsort(dim=1), per_second.argsort(dim=1))
+    assert (predicted[:, 0::2] - per_second).abs().max() < 0.1
+    with pytest.raises(ConfigError, match="label_sec"):
+        SummarizeHead(dim=D, label_sec=-1.0)

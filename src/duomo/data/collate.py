@@ -71,6 +71,8 @@ def collate(items: list[VideoItem], *, task: str, num_outputs: int = 0, multi_la
         batch.importance = torch.tensor(np.stack([importance_at_frames(row.importance, row.duration_sec, num_frames)
                                                   for row in rows]) if rows else np.zeros((0, num_frames)),
                                         dtype=torch.float32)
+        batch.frame_times = torch.tensor(np.stack([frame_times(row.duration_sec, num_frames) for row in rows])
+                                         if rows else np.zeros((0, num_frames)), dtype=torch.float32)
     elif task == "classify":
         if multi_label:
             hot = torch.zeros(len(rows), num_outputs)
@@ -82,12 +84,17 @@ def collate(items: list[VideoItem], *, task: str, num_outputs: int = 0, multi_la
     return batch
 
 
+def frame_times(duration_sec: float, num_frames: int) -> np.ndarray:
+    """(T,) the times in seconds of ``num_frames`` frames sampled uniformly over a video of
+    ``duration_sec``: frame k sits at (k + 0.5) / T of it."""
+    return (np.arange(num_frames) + 0.5) / max(1, num_frames) * duration_sec
+
+
 def importance_at_frames(per_second: list[float], duration_sec: float, num_frames: int) -> np.ndarray:
     """(T,) the per-second importance at the times of ``num_frames`` frames sampled uniformly over
-    a video of ``duration_sec`` (frame k sits at (k + 0.5) / T of it); zeros when there are none
-    (prediction)."""
+    a video of ``duration_sec`` (see ``frame_times``); zeros when there are none (prediction)."""
     if not per_second:
         return np.zeros(num_frames)
-    times = (np.arange(num_frames) + 0.5) / num_frames * duration_sec
+    times = frame_times(duration_sec, num_frames)
     index = np.clip(np.floor(times).astype(int), 0, len(per_second) - 1)
     return np.asarray(per_second, dtype=np.float64)[index]

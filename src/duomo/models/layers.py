@@ -84,3 +84,12 @@ def time_code(times: Tensor, dim: int, scale: float = 64.0) -> Tensor:
     angles = (times.float() * scale).unsqueeze(-1) * freqs  # (..., half)
     code = torch.cat([torch.sin(angles), torch.cos(angles)], dim=-1)
     return code if code.shape[-1] == dim else torch.nn.functional.pad(code, (0, dim - code.shape[-1]))
+
+
+def frame_change(frames: Tensor, mask: Tensor) -> Tensor:
+    """frames (B, T, D), mask (B, T) bool -> (B, T, D): each frame token minus the one before it
+    (zero for the first frame and wherever either of the two is padding). Events are changes, so
+    heads that place them in time read this next to the frames themselves."""
+    before = torch.cat([frames[:, :1], frames[:, :-1]], dim=1)
+    valid = mask & torch.cat([mask[:, :1], mask[:, :-1]], dim=1)
+    return (frames - before) * valid.unsqueeze(-1).to(frames.dtype)
