@@ -12,6 +12,7 @@ import torch
 from duomo.batch import Fused, HeadOutput, VideoBatch
 from duomo.models.heads.moment import MomentHead, span_bins
 from duomo.models.heads.retrieval import RetrievalHead
+from duomo.models.layers import frame_change
 from duomo.text.tokenize import PAD
 from tests.models.test_heads import overfit
 
@@ -116,10 +117,10 @@ def test_moment_predict_picks_the_best_ordered_pair():
     assert 0.0 <= start < end <= 1.0 and end in (0.5, 1.0)
 
 
-@pytest.mark.parametrize("num_layers", [0, 1])
-def test_moment_head_overfits_to_the_target_spans(num_layers):
+@pytest.mark.parametrize("num_layers,motion_delta", [(0, False), (1, False), (1, True)])
+def test_moment_head_overfits_to_the_target_spans(num_layers, motion_delta):
     torch.manual_seed(0)
-    head = MomentHead(dim=D, num_layers=num_layers, num_heads=2, dropout=0.0)
+    head = MomentHead(dim=D, num_layers=num_layers, num_heads=2, dropout=0.0, motion_delta=motion_delta)
     gen = torch.Generator().manual_seed(0)
     num_frames = 8
     tokens = torch.randn(3, num_frames + 2, D, generator=gen)  # 8 frame tokens, then 2 others
@@ -135,3 +136,9 @@ def test_moment_head_overfits_to_the_target_spans(num_layers):
         return all(s == pytest.approx(a) and e == pytest.approx(b) for (s, e), (a, b) in zip(predicted, spans.tolist()))
 
     overfit(head, fused, batch, exact, max_steps=300)
+
+
+def test_frame_change_is_the_difference_to_the_frame_before_within_valid_frames():
+    frames = torch.tensor([[[1.0], [4.0], [9.0], [7.0]]])
+    mask = torch.tensor([[True, True, True, False]])
+    assert frame_change(frames, mask)[0, :, 0].tolist() == [0.0, 3.0, 5.0, 0.0]

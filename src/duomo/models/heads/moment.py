@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from duomo.batch import Fused, HeadOutput, VideoBatch
+from duomo.models.layers import frame_change
 
 
 class MomentHead(nn.Module):
@@ -21,11 +22,14 @@ class MomentHead(nn.Module):
     fused.pooled (B, D) the query (``separate`` fusion) or the fused query-video vector
     -> frames modulated by the pooled vector, a small transformer over them -> logits (B, T, 3): per frame, start, end and inside scores; the start
     and end scores of padding frames are -inf. ``batch.spans`` (B, 2) holds the targets as
-    fractions of the video's duration."""
+    fractions of the video's duration. With ``motion_delta``, each frame token also gets a
+    projection of how it differs from the frame before (moments are events, events are changes)."""
 
     def __init__(self, *, dim: int, num_layers: int = 1, num_heads: int = 4, ff_mult: int = 2,
-                 dropout: float = 0.1, boundary_sigma: float = 1.0, inside_weight: float = 1.0):
+                 dropout: float = 0.1, boundary_sigma: float = 1.0, inside_weight: float = 1.0,
+                 motion_delta: bool = False):
         super().__init__()
+        self.delta = nn.Linear(dim, dim) if motion_delta else None
         # FiLM (Perez et al., 2018, https://arxiv.org/abs/1709.07871): the pooled query scales and
         # shifts every frame token, so even a fusion that leaves frames apart (separate) conditions them
         self.scale = nn.Linear(dim, dim)
@@ -40,8 +44,10 @@ class MomentHead(nn.Module):
     def forward(self, fused: Fused, batch: VideoBatch) -> HeadOutput:
         num_frames = batch.frame_mask.shape[1]
         frames = fused.tokens[:, :num_frames]  # (B, T, D)
-        x = frames * (1 + self.scale(fused.pooled).unsqueeze(1)) + self.shift(fused.pooled).unsqueeze(1)
         mask = fused.mask[:, :num_frames].bool()
+        if self.delta is not None:
+            frames = frames + self.delta(frame_change(frames, mask))
+        x = frames * (1 + self.scale(fused.pooled).unsqueeze(1)) + self.shift(fused.pooled).unsqueeze(1)
         if self.frames is not None:
             # the transformer wants True at padding; a row with no valid frame attends to all
             padding = ~mask & mask.any(dim=1, keepdim=True)
