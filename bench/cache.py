@@ -4,11 +4,14 @@
     .venv/bin/python bench/cache.py --task qa              # a QA head instead
     .venv/bin/python bench/cache.py --videos 10 --rounds 1 # smoke test
     .venv/bin/python bench/cache.py --set "model.video={name: resnet18}"   # any `duomo train --set`
+    .venv/bin/python bench/cache.py --train-audio          # the sound encoder trains (only the CNN is cached)
 
 The set is generated once under bench/out/cache/ (--out). Both epochs train the same model
-(frozen CNN, ``model.freeze_video=true``) on the same rows in the same order with AdamW; one
-decodes every batch's videos with ``load_media`` and runs the frozen CNN, the other reads
-``frozen_features`` and the media cache's log-mel and skips the CNN. Epochs run round-robin
+(frozen CNN and sound encoder, ``model.freeze_video=true``, ``model.freeze_audio=true``) on the
+same rows in the same order with AdamW; one decodes every batch's videos with ``load_media`` and
+runs the frozen encoders, the other reads ``frozen_features`` and ``frozen_sound`` and skips
+them. With ``--train-audio`` the sound encoder trains, and the cached epoch reads the media
+cache's log-mel and runs it. Epochs run round-robin
 (so both share the machine's load); times and ratios are medians over rounds. Results go to
 <out>/cache_<task>.json and, as one JSON line, to the end of stdout.
 """
@@ -40,7 +43,7 @@ from duomo.models.model import VideoTextModel
 from duomo.synth.scene import SynthConfig
 from duomo.synth.world import MANIFEST_NAME, generate_world
 from duomo.train.optim import build_optimizer
-from duomo.train.run import frozen_features, prepare
+from duomo.train.run import frozen_features, frozen_sound, prepare
 
 OUT_DIR = Path(__file__).resolve().parent / "out" / "cache"
 TARGET = 10.0
@@ -109,6 +112,8 @@ def train_epoch(model: VideoTextModel, optimizer: torch.optim.Optimizer, cfg: Ru
     """One pass of the loop's step (forward, head.loss, backward, clip, AdamW step) over ``chunks``."""
     model.train()
     model.video.eval()  # frozen: batch norm keeps the statistics the cached features were made with
+    if cfg.model.freeze_audio and model.audio is not None:
+        model.audio.eval()
     multi_label = bool(cfg.model.head.args.get("multi_label", False))
     for chunk in chunks:
         batch = collate(load_items(chunk), task=cfg.task, num_outputs=num_outputs, multi_label=multi_label)
@@ -149,6 +154,8 @@ def main() -> None:
                              "which makes decoding dearer)")
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds of every epoch (default 3)")
     parser.add_argument("--batch-size", type=int, default=32, help="videos per step (default 32)")
+    parser.add_argument("--train-audio", action="store_true",
+                        help="train the sound encoder instead of freezing and caching it")
     parser.add_argument("--out", type=Path, default=OUT_DIR, help="folder for the set, caches and JSON")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="config override on top of the task's preset, as in `duomo train --set` (repeatable)")
@@ -160,6 +167,7 @@ def main() -> None:
     shutil.rmtree(features_root, ignore_errors=True)  # cold: the one-time costs are measured from scratch
     # the bench's own settings come last: --set may not point it at a warm cache or another set
     cfg = load_config(args.task, None, [*args.overrides, f"data.manifest={manifest}", "model.freeze_video=true",
+                                        f"model.freeze_audio={str(not args.train_audio).lower()}",
                                         f"data.cache_dir={features_root}", f"train.batch_size={args.batch_size}",
                                         "train.num_threads=2"])
     records = split_records(load_manifest(cfg.data.manifest), "train")
@@ -168,9 +176,14 @@ def main() -> None:
     model = build_model(cfg, vocab=vocab.tokenizer.words, num_outputs=vocab.num_outputs)
 
     (stamps, _), prepare_sec = timed(lambda: prepare(records, cfg))
-    features, extract_sec = timed(lambda: frozen_features(model, cfg, stamps))
-    _, reload_sec = timed(lambda: frozen_features(model, cfg, stamps))
-    train_set = VideoDataset(records, cfg, vocab, stamps, train=True, features=features)
+    frozen_audio = cfg.model.freeze_audio and model.audio is not None
+
+    def extract() -> tuple[dict, dict | None]:
+        return frozen_features(model, cfg, stamps), frozen_sound(model, cfg, stamps) if frozen_audio else None
+
+    (features, sound), extract_sec = timed(extract)
+    _, reload_sec = timed(extract)
+    train_set = VideoDataset(records, cfg, vocab, stamps, train=True, features=features, sound=sound)
     order = np.random.default_rng(cfg.train.seed).permutation(len(train_set)).tolist()
     chunks = [order[i : i + cfg.train.batch_size] for i in range(0, len(order), cfg.train.batch_size)]
 
@@ -208,16 +221,17 @@ def main() -> None:
     break_even = one_time / saved if saved > 0 else None
     passed = ratio >= TARGET
     desc = (f"{manifest.parent.name}: {len(train_set)} train videos, {train_set.num_rows} rows, task {cfg.task}, "
-            f"{cfg.data.num_frames} frames of {cfg.data.frame_size}px, audio {'on' if cfg.data.use_audio else 'off'}, "
+            f"{cfg.data.num_frames} frames of {cfg.data.frame_size}px, audio "
+            f"{('on, sound encoder ' + ('frozen' if frozen_audio else 'trained')) if cfg.data.use_audio else 'off'}, "
             f"batch {cfg.train.batch_size}, {math.ceil(len(train_set) / cfg.train.batch_size)} steps an epoch")
     print(desc)
     print(f"load average after measuring: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} cores, "
           f"torch threads {torch.get_num_threads()}; medians of {args.rounds} interleaved rounds")
     print(f"{'figure':<40} {'seconds':>8}  {'speed-up':>8}  {'target':>7}  result")
-    print(f"{'epoch, decoding (load_media + frozen CNN)':<40} {decode_sec:>8.3f}")
+    print(f"{'epoch, decoding (load_media + encoders)':<40} {decode_sec:>8.3f}")
     print(f"{'  of which load_media (decoding)':<40} {decoding_sec:>8.3f}")
-    print(f"{'  of which frozen CNN + training':<40} {decode_sec - decoding_sec:>8.3f}")
-    print(f"{'epoch, cached features + cached log-mel':<40} {cached_sec:>8.3f}  {ratio:>7.1f}x  "
+    print(f"{'  of which encoders + training':<40} {decode_sec - decoding_sec:>8.3f}")
+    print(f"{'epoch, cached features':<40} {cached_sec:>8.3f}  {ratio:>7.1f}x  "
           f"{f'>={TARGET:.0f}x':>7}  {'PASS' if passed else 'FAIL'}")
     print(f"{'one-time: prepare (decode into cache)':<40} {prepare_sec:>8.3f}")
     print(f"{'one-time: feature extraction':<40} {extract_sec:>8.3f}")
@@ -233,6 +247,7 @@ def main() -> None:
     report = {
         "dataset": desc, "task": cfg.task, "videos": args.videos, "train_videos": len(train_set),
         "train_rows": train_set.num_rows, "batch_size": cfg.train.batch_size, "rounds": args.rounds,
+        "sound_encoder": ("frozen" if frozen_audio else "trained") if cfg.data.use_audio else "none",
         "load_average": [round(x, 2) for x in load], "torch_threads": torch.get_num_threads(),
         "overrides": args.overrides, "decode_epoch_sec": round(decode_sec, 4),
         "decoding_sec": round(decoding_sec, 4), "cached_epoch_sec": round(cached_sec, 4),

@@ -28,6 +28,10 @@ class VideoBatch:
     """(V, A, M) log-mel spectrogram frames (time, mel bands)."""
     audio_mask: Tensor | None = None
     """(V, A) bool."""
+    sound: Tensor | None = None
+    """(V, A', D) cached tokens of a frozen sound encoder, given instead of ``audio``."""
+    sound_mask: Tensor | None = None
+    """(V, A') bool."""
     rows: Tensor | None = None
     """(B,) long: the video of each row; None means one row per video, in order."""
     text_ids: Tensor | None = None

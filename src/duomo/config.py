@@ -75,6 +75,8 @@ class ModelConfig:
     """Per-frame (spatial) encoder: frames (B, T, C, H, W) -> (B, T, dim)."""
     freeze_video: bool = False
     """Freeze the per-frame encoder and cache its features on disk (computed once per video)."""
+    freeze_audio: bool = False
+    """Freeze the sound encoder and cache its tokens on disk (computed once per video)."""
     temporal: Component = field(default_factory=lambda: Component("transformer"))
     """Temporal model over frame features: mean, gru, lstm, transformer."""
     audio: Component = field(default_factory=lambda: Component("mel_cnn"))

@@ -26,6 +26,7 @@ def test_cache_bench_reports_its_figures(tmp_path):
                   "reload_sec", "break_even_epochs", "load_average", "train_videos", "train_rows"):
         assert field in report, field
     assert report["task"] == "classify" and report["rounds"] == 1 and report["target"] == 10.0
+    assert report["sound_encoder"] == "frozen"
     assert len(report["decode_epoch_rounds"]) == len(report["cached_epoch_rounds"]) == 1
     assert report["decode_epoch_sec"] > 0 and report["cached_epoch_sec"] > 0 and isinstance(report["pass"], bool)
     assert report["keys"]["ok"] and len({report["keys"][k] for k in ("same", "num_frames", "weights")}) == 3

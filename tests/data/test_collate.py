@@ -154,3 +154,13 @@ def test_summarize_importance_and_frame_times_at_each_frame():
                      item("b", [Row(duration_sec=1.0)])], task="summarize")
     assert batch.frame_times.tolist() == [[0.75, 2.25], [0.25, 0.75]]
     assert batch.importance.flatten().tolist() == pytest.approx([0.1, 0.9, 0.0, 0.0])
+
+
+def test_cached_sound_tokens_instead_of_the_spectrogram_padded_with_a_mask():
+    tokens = [np.arange(6, dtype=np.float16).reshape(3, 2), np.array([[7.0, 8.0]], dtype=np.float16)]
+    items = [VideoItem(vid, Media(frames=frames(0), mel=None), None, [Row(label=0)], sound)
+             for vid, sound in zip("ab", tokens)]
+    batch = collate(items, task="classify", num_outputs=2)
+    assert batch.audio is None and batch.sound.dtype == torch.float32
+    assert batch.sound.tolist() == [[[0, 1], [2, 3], [4, 5]], [[7, 8], [0, 0], [0, 0]]]
+    assert batch.sound_mask.tolist() == [[True, True, True], [True, False, False]]

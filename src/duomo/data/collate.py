@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from torch import Tensor
 
 from duomo.batch import VideoBatch
 from duomo.data.datasets import VideoItem
@@ -20,8 +21,8 @@ def _pad(seqs: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def collate(items: list[VideoItem], *, task: str, num_outputs: int = 0, multi_label: bool = False) -> VideoBatch:
-    """Frames (V, T, C, H, W) in [0, 1] (or cached features (V, T, D)), log-mel (V, A, M), and one
-    row per question / turn / caption / query / video with its targets (moment spans as
+    """Frames (V, T, C, H, W) in [0, 1] (or cached features (V, T, D)), log-mel (V, A, M) (or
+    cached sound tokens (V, A', D)), each padded with a mask, and one row per question / turn / caption / query / video with its targets (moment spans as
     fractions of the video's duration, clipped to [0, 1])."""
     video_ids = [item.video_id for item in items]
     frames = features = audio = audio_mask = None
@@ -32,6 +33,8 @@ def collate(items: list[VideoItem], *, task: str, num_outputs: int = 0, multi_la
         stacked = np.stack([item.media.frames for item in items])  # (V, T, H, W, C) uint8
         frames = torch.from_numpy(stacked).permute(0, 1, 4, 2, 3).float().div_(255.0)
         frame_mask = torch.ones(frames.shape[:2], dtype=torch.bool)
+    sound, sound_mask = (_pad_arrays([item.sound for item in items]) if items[0].sound is not None
+                         else (None, None))
     if items[0].media.mel is not None:
         length = max(item.media.mel.shape[0] for item in items)
         num_mels = items[0].media.mel.shape[1]
@@ -45,7 +48,7 @@ def collate(items: list[VideoItem], *, task: str, num_outputs: int = 0, multi_la
     row_video = [v for v, item in enumerate(items) for _ in item.rows]
     rows = [row for item in items for row in item.rows]
     batch = VideoBatch(video_ids=video_ids, frame_mask=frame_mask, frames=frames, features=features,
-                       audio=audio, audio_mask=audio_mask, rows=torch.tensor(row_video, dtype=torch.long))
+                       audio=audio, audio_mask=audio_mask, sound=sound, sound_mask=sound_mask, rows=torch.tensor(row_video, dtype=torch.long))
     if task in ("qa", "dialog"):
         batch.text_ids, batch.text_mask = _pad([row.text_ids for row in rows])
         batch.labels = torch.tensor([row.label for row in rows], dtype=torch.long)
@@ -98,3 +101,14 @@ def importance_at_frames(per_second: list[float], duration_sec: float, num_frame
     times = frame_times(duration_sec, num_frames)
     index = np.clip(np.floor(times).astype(int), 0, len(per_second) - 1)
     return np.asarray(per_second, dtype=np.float64)[index]
+
+
+def _pad_arrays(arrays: list[np.ndarray]) -> tuple[Tensor, Tensor]:
+    """(n_i, D) arrays -> (len, max n_i, D) float32 zero-padded, and the (len, max n_i) bool mask."""
+    length = max(1, max(len(a) for a in arrays))
+    out = torch.zeros(len(arrays), length, arrays[0].shape[-1])
+    mask = torch.zeros(len(arrays), length, dtype=torch.bool)
+    for i, array in enumerate(arrays):
+        out[i, : len(array)] = torch.from_numpy(np.asarray(array, dtype=np.float32))
+        mask[i, : len(array)] = True
+    return out, mask

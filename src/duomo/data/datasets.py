@@ -226,6 +226,8 @@ class VideoItem:
     features: np.ndarray | None
     """(T, D) cached frozen-encoder features."""
     rows: list[Row]
+    sound: np.ndarray | None = None
+    """(A', D) cached tokens of a frozen sound encoder (the spectrogram is then not kept)."""
 
 
 class VideoDataset:
@@ -236,10 +238,12 @@ class VideoDataset:
     """
 
     def __init__(self, records: list[VideoRecord], cfg: RunConfig, vocab: TaskVocab, stamps: dict[str, str], *,
-                 train: bool, features: dict[str, np.ndarray] | None = None, preload: bool = True):
+                 train: bool, features: dict[str, np.ndarray] | None = None,
+                 sound: dict[str, np.ndarray] | None = None, preload: bool = True):
         self.cfg = cfg
         self.stamps = stamps
         self.features = features
+        self.sound = sound
         self.preload = preload
         self._cache: dict[str, Media] = {}
         self.items: list[tuple[VideoRecord, list[Row]]] = []
@@ -263,12 +267,14 @@ class VideoDataset:
         media = self._cache.get(vid)
         if media is None:
             media = read_cached(self.cfg.data, vid, self.stamps[vid])
-            if self.features is not None:  # frames are not needed: keep only the sound
-                media = Media(frames=None, mel=media.mel)
+            if self.features is not None or self.sound is not None:  # keep only what is still needed
+                media = Media(frames=None if self.features is not None else media.frames,
+                              mel=None if self.sound is not None else media.mel)
             if self.preload:
                 self._cache[vid] = media
         features = self.features[vid] if self.features is not None else None
-        return VideoItem(vid, media, features, rows)
+        sound = self.sound[vid] if self.sound is not None else None
+        return VideoItem(vid, media, features, rows, sound)
 
 
 def split_records(records: list[VideoRecord], split: str) -> list[VideoRecord]:

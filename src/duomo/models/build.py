@@ -166,4 +166,7 @@ def build_model(cfg: RunConfig, *, vocab: list[str], num_outputs: int) -> VideoT
     if m.freeze_video:
         for param in video.parameters():
             param.requires_grad_(False)
+    if m.freeze_audio and audio is not None:
+        for param in audio.parameters():
+            param.requires_grad_(False)
     return VideoTextModel(dim=dim, video=video, temporal=temporal, audio=audio, text=text, fusion=fusion, head=head)

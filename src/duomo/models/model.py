@@ -81,6 +81,11 @@ class VideoTextModel(nn.Module):
         """Per-frame features (V, T, D): what the feature cache stores for a frozen encoder."""
         return self.video(frames, frame_mask)
 
+    def encode_sound(self, mel: Tensor, mel_mask: Tensor) -> tuple[Tensor, Tensor]:
+        """Sound tokens (V, A', D) and mask (V, A'): what the feature cache stores for a frozen
+        sound encoder."""
+        return self.audio(mel, mel_mask)
+
     def encode_media(self, batch: VideoBatch) -> tuple[Tensor, Tensor]:
         """Video and sound tokens (V, N, D) with mask (V, N), one entry per video."""
         if batch.features is not None:
@@ -89,8 +94,11 @@ class VideoTextModel(nn.Module):
             per_frame = self.encode_frames(batch.frames, batch.frame_mask)
         tokens, mask = self.temporal(per_frame, batch.frame_mask)
         tokens = tokens + self.modality[0] + self.time_scale * time_code(_fractions(mask), self.dim)
-        if self.audio is not None and batch.audio is not None:
-            sound, sound_mask = self.audio(batch.audio, batch.audio_mask)
+        if self.audio is not None and (batch.sound is not None or batch.audio is not None):
+            if batch.sound is not None:
+                sound, sound_mask = batch.sound, batch.sound_mask
+            else:
+                sound, sound_mask = self.encode_sound(batch.audio, batch.audio_mask)
             sound = sound + self.modality[1] + self.time_scale * time_code(_fractions(sound_mask), self.dim)
             tokens = torch.cat([tokens, sound], dim=1)
             mask = torch.cat([mask, sound_mask], dim=1)

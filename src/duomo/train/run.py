@@ -1,7 +1,8 @@
 """fit(): everything ``duomo train`` does, from a manifest to a run folder.
 
 Loads the manifest, builds the vocabularies, decodes every video once into the cache (in
-parallel), builds the model, optionally caches a frozen encoder's features, and calls the loop.
+parallel), builds the model, optionally caches the frozen frame and sound encoders' outputs, and
+calls the loop.
 A run folder holds ``config.yaml`` (resolved), ``vocab.json``, ``best.pt``, ``last.pt``,
 ``metrics.csv`` and ``learning_curves.png``.
 """
@@ -21,7 +22,7 @@ import torch
 from duomo.config import RunConfig, read_config, save_config
 from duomo.data.datasets import DatasetError, TaskVocab, VideoDataset, build_vocab, split_records
 from duomo.data.manifest import VideoRecord, load_manifest
-from duomo.data.media import cache_root, frames_key, prepare_media, read_cached
+from duomo.data.media import cache_root, frames_key, mel_key, prepare_media, read_cached
 from duomo.models.build import build_model, check
 from duomo.models.model import VideoTextModel
 from duomo.store.features import FeatureKey, FeatureStore
@@ -55,15 +56,47 @@ def prepare(records: list[VideoRecord], cfg: RunConfig,
     return {vid: stamp for vid, (_, stamp) in prepared.ready.items()}, prepared.failed
 
 
+def weights_digest(module: torch.nn.Module) -> str:
+    """A short hash of ``module``'s state (names and values): part of a frozen encoder's cache key."""
+    weights = hashlib.sha1()
+    for name, tensor in sorted(module.state_dict().items()):
+        weights.update(name.encode())
+        weights.update(tensor.detach().cpu().numpy().tobytes())
+    return weights.hexdigest()[:16]
+
+
+def frozen_sound(model: VideoTextModel, cfg: RunConfig, stamps: dict[str, str],
+                 on_progress: Callable[[int, int], None] | None = None) -> dict[str, np.ndarray]:
+    """Sound tokens (A', D) of the frozen sound encoder for every video, computed once from the
+    cached log-mel and kept in the FeatureStore under a key naming the encoder, its weights and
+    the spectrogram settings."""
+    key = FeatureKey(cfg.model.audio.name, weights_digest(model.audio),
+                     {"args": cfg.model.audio.args, "dim": cfg.model.dim, **mel_key(cfg.data).settings})
+    store = FeatureStore(cache_root(cfg.data))
+    todo = [vid for vid in stamps if not store.has(key, vid, stamps[vid])]
+    model.audio.eval()
+    with torch.no_grad():
+        for start in range(0, len(todo), 32):
+            chunk = todo[start : start + 32]
+            mels = [read_cached(cfg.data, vid, stamps[vid]).mel.astype(np.float32) for vid in chunk]
+            mel = torch.zeros(len(mels), max(len(m) for m in mels), mels[0].shape[1])
+            mask = torch.zeros(mel.shape[:2], dtype=torch.bool)
+            for i, m in enumerate(mels):
+                mel[i, : len(m)] = torch.from_numpy(m)
+                mask[i, : len(m)] = True
+            tokens, token_mask = model.encode_sound(mel, mask)
+            for vid, array, valid in zip(chunk, tokens.numpy(), token_mask.numpy()):
+                store.put(key, vid, stamps[vid], array[valid].astype(np.float16))
+            if on_progress:
+                on_progress(start + len(chunk), len(todo))
+    return {vid: store.get(key, vid, stamps[vid]).astype(np.float32) for vid in stamps}
+
+
 def frozen_features(model: VideoTextModel, cfg: RunConfig, stamps: dict[str, str],
                     on_progress: Callable[[int, int], None] | None = None) -> dict[str, np.ndarray]:
     """Per-frame features (T, D) of the frozen frame encoder for every video, computed once and
     kept in the FeatureStore under a key naming the encoder, its weights and the sampling."""
-    weights = hashlib.sha1()
-    for name, tensor in sorted(model.video.state_dict().items()):
-        weights.update(name.encode())
-        weights.update(tensor.detach().cpu().numpy().tobytes())
-    key = FeatureKey(cfg.model.video.name, weights.hexdigest()[:16],
+    key = FeatureKey(cfg.model.video.name, weights_digest(model.video),
                      {"args": cfg.model.video.args, "dim": cfg.model.dim, **frames_key(cfg.data).settings})
     store = FeatureStore(cache_root(cfg.data))
     features: dict[str, np.ndarray] = {}
@@ -116,12 +149,13 @@ def fit(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False,
     torch.manual_seed(cfg.train.seed)
     model = build_model(cfg, vocab=vocab.tokenizer.words, num_outputs=vocab.num_outputs)
     features = frozen_features(model, cfg, stamps, on_prepare) if cfg.model.freeze_video else None
+    sound = frozen_sound(model, cfg, stamps, on_prepare) if cfg.model.freeze_audio and model.audio is not None else None
 
-    train_set = VideoDataset(train_records, cfg, vocab, stamps, train=True, features=features)
+    train_set = VideoDataset(train_records, cfg, vocab, stamps, train=True, features=features, sound=sound)
     if not len(train_set):
         raise DatasetError(f"{cfg.data.manifest}: no train video has anything to learn for task {cfg.task}")
     val_pick = val_records[: cfg.train.max_val_videos] if cfg.train.max_val_videos else val_records
-    val_set = VideoDataset(val_pick, cfg, vocab, stamps, train=False, features=features)
+    val_set = VideoDataset(val_pick, cfg, vocab, stamps, train=False, features=features, sound=sound)
     log.info("train: %d videos, %d rows; val: %d videos", len(train_set), train_set.num_rows, len(val_set))
     result = train(cfg, model, train_set, val_set, out, vocab, resume=resume, on_progress=on_progress)
     return FitResult(out, result, len(train_set), train_set.num_rows, len(val_set), failed)

@@ -1,0 +1,68 @@
+"""Frozen encoders: with ``model.freeze_video`` and ``model.freeze_audio`` the frame and sound
+encoders never change, their outputs are computed once into the feature cache, and what training
+reads from the cache is what the encoders give live (so ``duomo eval`` and ``predict`` match)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from duomo.data.datasets import TaskVocab, split_records
+from duomo.data.manifest import load_manifest
+from duomo.data.media import cache_root, read_cached
+from duomo.models.build import build_model
+from duomo.train.checkpoint import load_checkpoint
+from duomo.train.run import fit, frozen_features, frozen_sound, prepare
+from tests.helpers.learning import make_tiny_world, tiny_config
+
+FROZEN = ["train.epochs=2", "train.batch_size=2", "data.use_audio=true", "model.freeze_video=true",
+          "model.freeze_audio=true", "model.audio.args={channels: [4, 8, 8], time_stride: 8}"]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> tuple[Path, Path]:
+    summary = make_tiny_world(tmp_path_factory.mktemp("world"), num_videos=6)
+    out = tmp_path_factory.mktemp("run")
+    fit(tiny_config("classify", summary.manifest_path, *FROZEN), out)
+    return summary.manifest_path, out
+
+
+def test_frozen_encoders_keep_their_first_weights_and_the_rest_learns(run):
+    manifest, out = run
+    cfg = tiny_config("classify", manifest, *FROZEN)
+    vocab = TaskVocab.load(out / "vocab.json")
+    torch.manual_seed(cfg.train.seed)
+    start = build_model(cfg, vocab=vocab.tokenizer.words, num_outputs=vocab.num_outputs).state_dict()
+    trained = load_checkpoint(out / "last.pt")["model"]
+    for name, value in trained.items():
+        if name.startswith(("video.", "audio.")):
+            assert torch.equal(value, start[name]), name
+    assert any(not torch.equal(trained[n], start[n]) for n in trained if n.startswith("head."))
+
+
+def test_cached_frames_and_sound_are_what_the_encoders_give_live(run):
+    manifest, out = run
+    cfg = tiny_config("classify", manifest, *FROZEN)
+    vocab = TaskVocab.load(out / "vocab.json")
+    model = build_model(cfg, vocab=vocab.tokenizer.words, num_outputs=vocab.num_outputs)
+    model.load_state_dict(load_checkpoint(out / "best.pt")["model"])
+    model.eval()
+    records = split_records(load_manifest(manifest), "train")
+    stamps, _ = prepare(records, cfg)
+    folders_before = sorted(p.name for p in cache_root(cfg.data).iterdir())
+    features, sound = frozen_features(model, cfg, stamps), frozen_sound(model, cfg, stamps)
+    assert sorted(p.name for p in cache_root(cfg.data).iterdir()) == folders_before  # read back, not recomputed
+    for vid, stamp in stamps.items():
+        media = read_cached(cfg.data, vid, stamp)
+        frames = torch.from_numpy(media.frames).permute(0, 3, 1, 2).float().div(255.0).unsqueeze(0)
+        mel = torch.from_numpy(media.mel.astype(np.float32)).unsqueeze(0)
+        with torch.no_grad():
+            live_frames = model.encode_frames(frames, torch.ones(frames.shape[:2], dtype=torch.bool))[0]
+            live_sound, live_mask = model.encode_sound(mel, torch.ones(mel.shape[:2], dtype=torch.bool))
+        assert live_mask.all()
+        np.testing.assert_allclose(features[vid], live_frames.numpy(), rtol=1e-2, atol=1e-2)  # stored as float16
+        assert sound[vid].shape == tuple(live_sound[0].shape)
+        np.testing.assert_allclose(sound[vid], live_sound[0].numpy(), rtol=1e-2, atol=1e-2)
