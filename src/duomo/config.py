@@ -95,7 +95,8 @@ class TrainConfig:
     epochs: int = 30
     """Passes over the training split (the loop also stops at max_minutes)."""
     max_minutes: float = 0.0
-    """Stop training after this many minutes (0 = no limit); the best checkpoint is kept."""
+    """Stop training after this many minutes (0 = no limit), the final validation included (the
+    loop stops early by the time the previous validation took); the best checkpoint is kept."""
     batch_size: int = 32
     """Videos per optimizer step (every question/caption of those videos is a row)."""
     lr: float = 1e-3

@@ -211,3 +211,36 @@ def test_skip_bad_videos_trains_on_the_rest(manifest_with_a_corrupt_video, tmp_p
     assert len(result.skipped) == 1 and str(bad) in next(iter(result.skipped.values()))
     assert result.num_train_videos == NUM_TRAIN - 1
     assert (tmp_path / "run" / "best.pt").is_file()
+
+
+def test_time_limit_keeps_back_the_time_of_a_validation(manifest, tmp_path, monkeypatch):
+    """On a fake clock where a step takes 0.1 s and a validation 10 s, a 1-minute cap stops
+    training when the last validation would no longer fit, so the run ends within the cap, final
+    validation included (without the reserve it would end about 10 s over)."""
+    import duomo.train.loop as loop
+
+    clock = {"now": 0.0}
+
+    class FakeTime:
+        @staticmethod
+        def monotonic() -> float:
+            return clock["now"]
+
+    real_predict = loop.predict_dataset
+
+    def slow_predict(*args, **kwargs):
+        clock["now"] += 10.0
+        return real_predict(*args, **kwargs)
+
+    real_step = torch.optim.AdamW.step
+
+    def slow_step(self, *args, **kwargs):
+        clock["now"] += 0.1
+        return real_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(loop, "time", FakeTime)
+    monkeypatch.setattr(loop, "predict_dataset", slow_predict)
+    monkeypatch.setattr(torch.optim.AdamW, "step", slow_step)
+    result = fit(tiny(manifest, "train.epochs=50", "train.max_minutes=1"), tmp_path / "run").result
+    assert result.stopped_early
+    assert 50.0 < result.elapsed_sec <= 60.0

@@ -104,6 +104,7 @@ def train(cfg: RunConfig, model: VideoTextModel, train_set: VideoDataset, val_se
         })
 
     started = time.monotonic() - elapsed
+    val_sec = 0.0  # how long the latest validation took
     last_saved = time.monotonic()
     stopped_early = False
     while epoch < tc.epochs and not stopped_early:
@@ -133,7 +134,8 @@ def train(cfg: RunConfig, model: VideoTextModel, train_set: VideoDataset, val_se
                 on_progress(Progress(epoch + 1, tc.epochs, batch_idx + 1, num_batches, loss_sum / max(1, loss_rows),
                                      rows_seen / max(1e-9, time.monotonic() - epoch_started),
                                      schedule.get_last_lr()[0]))
-            if tc.max_minutes and elapsed > tc.max_minutes * 60:
+            # the last validation's time is kept back, so the final one also ends within the cap
+            if tc.max_minutes and elapsed + val_sec > tc.max_minutes * 60:
                 stopped_early = True
                 stop_batch = batch_idx + 1 if batch_idx + 1 < num_batches else 0
                 log.info("stopping: %.1f minutes reached", tc.max_minutes)
@@ -151,9 +153,11 @@ def train(cfg: RunConfig, model: VideoTextModel, train_set: VideoDataset, val_se
                 if on_progress:
                     on_progress(Progress(epoch, tc.epochs, done, total, row["train_loss"], 0.0, row["lr"], "val"))
 
+            val_started = time.monotonic()
             preds, val_loss = predict_dataset(model, val_set, cfg, vocab, device=str(device), beam_size=1,
                                               on_progress=val_progress)
             metrics = score(cfg.task, preds, vocab, use_meteor=False)
+            val_sec = time.monotonic() - val_started
             row["val_loss"] = val_loss
             row.update({f"val_{k}": v for k, v in metrics.items() if isinstance(v, float)})
             value = metrics.get(metric_name, math.nan)
@@ -165,6 +169,9 @@ def train(cfg: RunConfig, model: VideoTextModel, train_set: VideoDataset, val_se
             model.train()
         history.append(row)
         elapsed = time.monotonic() - started
+        if tc.max_minutes and epoch < tc.epochs and elapsed + val_sec > tc.max_minutes * 60:
+            stopped_early = True  # another epoch's validation would end past the cap: this one was the last
+            log.info("stopping: another validation would pass %.1f minutes", tc.max_minutes)
         if stop_batch:  # stopped mid-epoch: a resumed run finishes this epoch (and writes its row) first
             checkpoint(epoch - 1, stop_batch, history[:-1])
         else:
