@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+import duomo as duomo_api
+
 pytestmark = pytest.mark.slow
 
 # The presets' parts at toy sizes, sound included (a tiny mel CNN).
@@ -103,6 +105,15 @@ def test_train_eval_predict(world, run_name, tmp_path):
     assert answer["task"] == task and answer["video"] == str(video)
     if task == "caption":
         assert isinstance(answer["caption"], str)
+        # the caption run titles the chapters of a summary: each title is its chapter's caption
+        summarized = duomo("summarize", video, "--caption", run, "--out", tmp_path / "summary",
+                           "--no-speech", "--no-ocr", "--json")
+        assert summarized.returncode == 0, summarized.stderr
+        chapters = json.loads(summarized.stdout)["chapters"]
+        captioner = duomo_api.load(run)
+        captions = [captioner.caption_span(video, c["start"], c["end"]) for c in chapters]
+        assert chapters and all(c["title"] for c in chapters)
+        assert [c["title"] for c in chapters] == [caption or f"Chapter {k + 1}" for k, caption in enumerate(captions)]
     elif task == "classify":
         assert answer["labels"] and all(isinstance(n, str) and 0 <= s <= 1 for n, s in answer["top"])
     elif run_name == "retrieval":

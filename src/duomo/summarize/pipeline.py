@@ -228,8 +228,8 @@ def _write_sheet(segments: list[Segment], thumbs: Path, out: Path) -> tuple[int,
 def _chapters(video: Path, duration: float, shots: list[tuple[float, float]], transcript: list[dict],
               ocr: list[dict], captioner) -> list[Chapter]:
     """Shots merged into chapters of at least max(1 s, duration / 12), covering the video in
-    order; titled by a caption run, else by the key phrases of the speech and on-screen text
-    inside, else 'Chapter k'."""
+    order; titled by a caption run, else (or where its caption is empty) by the key phrases of the
+    speech and on-screen text inside, else 'Chapter k'."""
     min_len = max(1.0, duration / 12)
     bounds: list[list[float]] = []
     for a, b in shots or [(0.0, duration)]:
@@ -245,12 +245,9 @@ def _chapters(video: Path, duration: float, shots: list[tuple[float, float]], tr
     phrases = key_phrases(texts)
     chapters = []
     for k, ((a, b), words) in enumerate(zip(bounds, phrases)):
-        if captioner is not None:
-            title = captioner.caption_span(video, a, b)
-        elif words:
-            title = " ".join(words).capitalize()
-        else:
-            title = f"Chapter {k + 1}"
+        title = captioner.caption_span(video, a, b).strip() if captioner is not None else ""
+        if not title:  # no caption run, or it said nothing
+            title = " ".join(words).capitalize() if words else f"Chapter {k + 1}"
         chapters.append(Chapter(round(a, 3), round(b, 3), title))
     return chapters
 
