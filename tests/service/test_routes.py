@@ -306,3 +306,23 @@ def test_search_finds_spoken_and_written_words_at_their_time(talking_library):
         assert len(starts) == 2 and starts[0] < 1.0 and 3.5 <= starts[1] <= 4.6  # spoken at 0.5 s and 4 s
         assert "kettle" in detail["transcript"][0]["text"].lower()
         assert detail["ocr"][0]["text"] == "KITCHEN" and detail["ocr"][0]["start_sec"] == pytest.approx(1.0)
+
+
+@pytest.mark.slow
+def test_uploads_a_stopped_server_had_not_indexed_are_indexed_when_it_starts(scene_library, tmp_path):
+    """A saved upload whose job never finished (the server stopped) gets a job at the next start;
+    once indexed, a later start leaves it alone."""
+    import shutil
+
+    db = tmp_path / "db"
+    shutil.copytree(scene_library.db, db)
+    (db / "uploads").mkdir()
+    clip = make_video(db / "uploads" / "left.mp4", 20, 10, size=(64, 48), pattern="square", codec="libx264")
+    with client_for(db) as c:
+        (job,) = c.get("/api/jobs").json()
+        assert job["file"] == "left.mp4"
+        assert wait_for_job(c, job)["status"] == "done"
+        assert "left.mp4" in [v["name"] for v in c.get("/api/videos").json()]
+    with client_for(db) as again:
+        assert again.get("/api/jobs").json() == []
+    assert clip.is_file()

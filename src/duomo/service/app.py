@@ -119,6 +119,16 @@ def open_resources(settings: ServiceSettings) -> Resources:
     return Resources(library=library, predictors=predictors)
 
 
+def unindexed_uploads(upload_dir: Path, store) -> list[Path]:
+    """Saved uploads (in name order) that no committed video of the library comes from: a server
+    stopped before their indexing jobs finished. Partial uploads (``.incoming-*``) are not listed."""
+    if not upload_dir.is_dir():
+        return []
+    indexed = {str(Path(record.path).resolve()) for record in store.videos()}
+    return [path for path in sorted(upload_dir.iterdir())
+            if path.is_file() and not path.name.startswith(".") and str(path.resolve()) not in indexed]
+
+
 def create_app(settings: ServiceSettings, resources: Resources | None = None) -> FastAPI:
     """The app over ``settings.db_dir``. The library and models open when it starts, unless
     ``resources`` were opened already (the CLI does that first, to report a bad --db or
@@ -133,6 +143,9 @@ def create_app(settings: ServiceSettings, resources: Resources | None = None) ->
             partial.unlink(missing_ok=True)
         index_jobs = IndexJobs(settings.db_dir, settings.index_settings, workers=settings.index_workers,
                                on_indexed=library.reload)
+        for upload in unindexed_uploads(settings.upload_dir, library.store):
+            logger.info("indexing %s, an upload a stopped server had not indexed", upload)
+            index_jobs.submit(upload)
         app.state.settings = settings
         app.state.library = library
         app.state.predictors = predictors
