@@ -49,12 +49,14 @@ def make_frame_encoder(name: str, backbone_path: str, **kwargs) -> nn.Module:
     torch.manual_seed(0)
     if name == "cnn_small":
         return SmallCNNEncoder(dim=D, channels=(8, 8, 16, 16), grid=2, **kwargs)
+    if name == "cnn_small_luma":
+        return SmallCNNEncoder(dim=D, channels=(8, 8, 16, 16), grid=2, luma_branch=True, **kwargs)
     if name == "resnet18":
         return ResNet18Encoder(dim=D, width=8, **kwargs)
     return PretrainedFrameEncoder(dim=D, path=backbone_path, image_size=24, **kwargs)
 
 
-FRAME_ENCODERS = ["cnn_small", "resnet18", "pretrained"]
+FRAME_ENCODERS = ["cnn_small", "cnn_small_luma", "resnet18", "pretrained"]
 
 
 def frame_inputs(batch_size: int = 2, num_frames: int = 4, size: int = 32, seed: int = 0):
@@ -132,6 +134,32 @@ def test_small_cnn_any_size_from_16(size):
     encoder = SmallCNNEncoder(dim=D, channels=(8, 8, 8, 8))
     frames = torch.rand(1, 2, 3, *size)
     assert encoder(frames, torch.ones(1, 2, dtype=torch.bool)).shape == (1, 2, D)
+
+
+def test_small_cnn_luma_branch_sees_brightness_not_hue():
+    """With the colour stack's share of the projection zeroed, the output comes from the luma
+    branch alone: a square in two colours of equal luminance gives the same features, a circle of
+    either colour does not."""
+    torch.manual_seed(0)
+    encoder = SmallCNNEncoder(dim=D, channels=(8, 8, 8, 8), grid=2, luma_branch=True).eval()
+    with torch.no_grad():
+        encoder.proj.weight[:, : 8 * 2 * 2] = 0.0
+
+    def picture(colour: tuple[float, float, float], shape: str) -> torch.Tensor:
+        image = torch.zeros(1, 3, 32, 32)
+        ys, xs = torch.meshgrid(torch.arange(32.0), torch.arange(32.0), indexing="ij")
+        inside = ((ys - 16).abs() <= 6) & ((xs - 16).abs() <= 6) if shape == "square" else (
+            (ys - 16) ** 2 + (xs - 16) ** 2 <= 36)
+        for channel, value in enumerate(colour):
+            image[0, channel][inside] = value
+        return image
+
+    grey, pinkish = (0.5, 0.5, 0.5), (0.5 + 0.587 * 0.1 / 0.299, 0.4, 0.5)  # both luminance 0.5
+    with torch.no_grad():
+        squares = [encoder.encode_images(picture(c, "square")) for c in (grey, pinkish)]
+        circle = encoder.encode_images(picture(grey, "circle"))
+    torch.testing.assert_close(squares[0], squares[1], rtol=1e-4, atol=1e-5)
+    assert (squares[0] - circle).abs().max() > 1e-3
 
 
 def test_small_cnn_keeps_where_things_are():
