@@ -316,7 +316,8 @@ def test_uploads_a_stopped_server_had_not_indexed_are_indexed_when_it_starts(sce
 
     db = tmp_path / "db"
     shutil.copytree(scene_library.db, db)
-    (db / "uploads").mkdir()
+    (db / "uploads").mkdir(exist_ok=True)  # a server started on the library before made it
+    assert list((db / "uploads").iterdir()) == []
     clip = make_video(db / "uploads" / "left.mp4", 20, 10, size=(64, 48), pattern="square", codec="libx264")
     with client_for(db) as c:
         (job,) = c.get("/api/jobs").json()
