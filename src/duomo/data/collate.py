@@ -22,10 +22,11 @@ def _pad(seqs: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
 
 def collate(items: list[VideoItem], *, task: str, num_outputs: int = 0, multi_label: bool = False) -> VideoBatch:
     """Frames (V, T, C, H, W) in [0, 1] (or cached features (V, T, D)), log-mel (V, A, M) (or
-    cached sound tokens (V, A', D)), each padded with a mask, and one row per question / turn / caption / query / video with its targets (moment spans as
-    fractions of the video's duration, clipped to [0, 1])."""
+    cached sound tokens (V, A', D)) padded with a mask, and one row per question / turn / caption
+    / query / video with its targets (moment spans as fractions of the video's duration, clipped
+    to [0, 1])."""
     video_ids = [item.video_id for item in items]
-    frames = features = audio = audio_mask = None
+    frames = features = audio = audio_mask = sound = sound_mask = None
     if items[0].features is not None:
         features = torch.from_numpy(np.stack([item.features for item in items])).float()
         frame_mask = torch.ones(features.shape[:2], dtype=torch.bool)
@@ -33,22 +34,16 @@ def collate(items: list[VideoItem], *, task: str, num_outputs: int = 0, multi_la
         stacked = np.stack([item.media.frames for item in items])  # (V, T, H, W, C) uint8
         frames = torch.from_numpy(stacked).permute(0, 1, 4, 2, 3).float().div_(255.0)
         frame_mask = torch.ones(frames.shape[:2], dtype=torch.bool)
-    sound, sound_mask = (_pad_arrays([item.sound for item in items]) if items[0].sound is not None
-                         else (None, None))
+    if items[0].sound is not None:
+        sound, sound_mask = pad_sequences([item.sound for item in items])
     if items[0].media.mel is not None:
-        length = max(item.media.mel.shape[0] for item in items)
-        num_mels = items[0].media.mel.shape[1]
-        audio = torch.zeros(len(items), length, num_mels)
-        audio_mask = torch.zeros(len(items), length, dtype=torch.bool)
-        for i, item in enumerate(items):
-            mel = torch.from_numpy(item.media.mel.astype(np.float32))
-            audio[i, : mel.shape[0]] = mel
-            audio_mask[i, : mel.shape[0]] = True
+        audio, audio_mask = pad_sequences([item.media.mel for item in items])
 
     row_video = [v for v, item in enumerate(items) for _ in item.rows]
     rows = [row for item in items for row in item.rows]
     batch = VideoBatch(video_ids=video_ids, frame_mask=frame_mask, frames=frames, features=features,
-                       audio=audio, audio_mask=audio_mask, sound=sound, sound_mask=sound_mask, rows=torch.tensor(row_video, dtype=torch.long))
+                       audio=audio, audio_mask=audio_mask, sound=sound, sound_mask=sound_mask,
+                       rows=torch.tensor(row_video, dtype=torch.long))
     if task in ("qa", "dialog"):
         batch.text_ids, batch.text_mask = _pad([row.text_ids for row in rows])
         batch.labels = torch.tensor([row.label for row in rows], dtype=torch.long)
@@ -103,8 +98,9 @@ def importance_at_frames(per_second: list[float], duration_sec: float, num_frame
     return np.asarray(per_second, dtype=np.float64)[index]
 
 
-def _pad_arrays(arrays: list[np.ndarray]) -> tuple[Tensor, Tensor]:
-    """(n_i, D) arrays -> (len, max n_i, D) float32 zero-padded, and the (len, max n_i) bool mask."""
+def pad_sequences(arrays: list[np.ndarray]) -> tuple[Tensor, Tensor]:
+    """(n_i, D) arrays (log-mel frames, sound tokens) -> (len, max n_i, D) float32 zero-padded,
+    and the (len, max n_i) bool mask."""
     length = max(1, max(len(a) for a in arrays))
     out = torch.zeros(len(arrays), length, arrays[0].shape[-1])
     mask = torch.zeros(len(arrays), length, dtype=torch.bool)

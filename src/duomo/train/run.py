@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from duomo.config import RunConfig, read_config, save_config
+from duomo.data.collate import pad_sequences
 from duomo.data.datasets import DatasetError, TaskVocab, VideoDataset, build_vocab, split_records
 from duomo.data.manifest import VideoRecord, load_manifest
 from duomo.data.media import cache_root, frames_key, mel_key, prepare_media, read_cached
@@ -78,12 +79,7 @@ def frozen_sound(model: VideoTextModel, cfg: RunConfig, stamps: dict[str, str],
     with torch.no_grad():
         for start in range(0, len(todo), 32):
             chunk = todo[start : start + 32]
-            mels = [read_cached(cfg.data, vid, stamps[vid]).mel.astype(np.float32) for vid in chunk]
-            mel = torch.zeros(len(mels), max(len(m) for m in mels), mels[0].shape[1])
-            mask = torch.zeros(mel.shape[:2], dtype=torch.bool)
-            for i, m in enumerate(mels):
-                mel[i, : len(m)] = torch.from_numpy(m)
-                mask[i, : len(m)] = True
+            mel, mask = pad_sequences([read_cached(cfg.data, vid, stamps[vid]).mel for vid in chunk])
             tokens, token_mask = model.encode_sound(mel, mask)
             for vid, array, valid in zip(chunk, tokens.numpy(), token_mask.numpy()):
                 store.put(key, vid, stamps[vid], array[valid].astype(np.float16))
