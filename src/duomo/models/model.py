@@ -94,11 +94,12 @@ class VideoTextModel(nn.Module):
             per_frame = self.encode_frames(batch.frames, batch.frame_mask)
         tokens, mask = self.temporal(per_frame, batch.frame_mask)
         tokens = tokens + self.modality[0] + self.time_scale * time_code(_fractions(mask), self.dim)
-        if self.audio is not None and (batch.sound is not None or batch.audio is not None):
-            if batch.sound is not None:
-                sound, sound_mask = batch.sound, batch.sound_mask
-            else:
-                sound, sound_mask = self.encode_sound(batch.audio, batch.audio_mask)
+        sound = sound_mask = None
+        if batch.sound is not None:  # a frozen sound encoder's cached tokens
+            sound, sound_mask = batch.sound, batch.sound_mask
+        elif self.audio is not None and batch.audio is not None:
+            sound, sound_mask = self.encode_sound(batch.audio, batch.audio_mask)
+        if sound is not None:
             sound = sound + self.modality[1] + self.time_scale * time_code(_fractions(sound_mask), self.dim)
             tokens = torch.cat([tokens, sound], dim=1)
             mask = torch.cat([mask, sound_mask], dim=1)

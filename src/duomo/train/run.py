@@ -66,6 +66,22 @@ def weights_digest(module: torch.nn.Module) -> str:
     return weights.hexdigest()[:16]
 
 
+def frozen_features(model: VideoTextModel, cfg: RunConfig, stamps: dict[str, str],
+                    on_progress: Callable[[int, int], None] | None = None) -> dict[str, np.ndarray]:
+    """Per-frame features (T, D) of the frozen frame encoder for every video, computed once and
+    kept in the FeatureStore under a key naming the encoder, its weights and the sampling."""
+    key = FeatureKey(cfg.model.video.name, weights_digest(model.video),
+                     {"args": cfg.model.video.args, "dim": cfg.model.dim, **frames_key(cfg.data).settings})
+    model.video.eval()
+
+    def encode(chunk: list[str]) -> list[np.ndarray]:
+        frames = np.stack([read_cached(cfg.data, vid, stamps[vid]).frames for vid in chunk])
+        x = torch.from_numpy(frames).permute(0, 1, 4, 2, 3).float().div_(255.0)
+        return list(model.encode_frames(x, torch.ones(x.shape[:2], dtype=torch.bool)).numpy())
+
+    return _cached_outputs(key, cfg, stamps, encode, on_progress)
+
+
 def frozen_sound(model: VideoTextModel, cfg: RunConfig, stamps: dict[str, str],
                  on_progress: Callable[[int, int], None] | None = None) -> dict[str, np.ndarray]:
     """Sound tokens (A', D) of the frozen sound encoder for every video, computed once from the
@@ -73,44 +89,31 @@ def frozen_sound(model: VideoTextModel, cfg: RunConfig, stamps: dict[str, str],
     the spectrogram settings."""
     key = FeatureKey(cfg.model.audio.name, weights_digest(model.audio),
                      {"args": cfg.model.audio.args, "dim": cfg.model.dim, **mel_key(cfg.data).settings})
-    store = FeatureStore(cache_root(cfg.data))
-    todo = [vid for vid in stamps if not store.has(key, vid, stamps[vid])]
     model.audio.eval()
-    with torch.no_grad():
-        for start in range(0, len(todo), 32):
-            chunk = todo[start : start + 32]
-            mel, mask = pad_sequences([read_cached(cfg.data, vid, stamps[vid]).mel for vid in chunk])
-            tokens, token_mask = model.encode_sound(mel, mask)
-            for vid, array, valid in zip(chunk, tokens.numpy(), token_mask.numpy()):
-                store.put(key, vid, stamps[vid], array[valid].astype(np.float16))
-            if on_progress:
-                on_progress(start + len(chunk), len(todo))
-    return {vid: store.get(key, vid, stamps[vid]).astype(np.float32) for vid in stamps}
+
+    def encode(chunk: list[str]) -> list[np.ndarray]:
+        mel, mask = pad_sequences([read_cached(cfg.data, vid, stamps[vid]).mel for vid in chunk])
+        tokens, token_mask = model.encode_sound(mel, mask)
+        return [array[valid] for array, valid in zip(tokens.numpy(), token_mask.numpy())]
+
+    return _cached_outputs(key, cfg, stamps, encode, on_progress)
 
 
-def frozen_features(model: VideoTextModel, cfg: RunConfig, stamps: dict[str, str],
-                    on_progress: Callable[[int, int], None] | None = None) -> dict[str, np.ndarray]:
-    """Per-frame features (T, D) of the frozen frame encoder for every video, computed once and
-    kept in the FeatureStore under a key naming the encoder, its weights and the sampling."""
-    key = FeatureKey(cfg.model.video.name, weights_digest(model.video),
-                     {"args": cfg.model.video.args, "dim": cfg.model.dim, **frames_key(cfg.data).settings})
+def _cached_outputs(key: FeatureKey, cfg: RunConfig, stamps: dict[str, str],
+                    encode: Callable[[list[str]], list[np.ndarray]],
+                    on_progress: Callable[[int, int], None] | None) -> dict[str, np.ndarray]:
+    """video id -> ``encode``'s array for it (float32), from the FeatureStore under ``key``;
+    the videos not stored yet are encoded 32 at a time, without gradients, and stored as float16."""
     store = FeatureStore(cache_root(cfg.data))
-    features: dict[str, np.ndarray] = {}
     todo = [vid for vid in stamps if not store.has(key, vid, stamps[vid])]
-    model.video.eval()
     with torch.no_grad():
         for start in range(0, len(todo), 32):
             chunk = todo[start : start + 32]
-            frames = np.stack([read_cached(cfg.data, vid, stamps[vid]).frames for vid in chunk])
-            x = torch.from_numpy(frames).permute(0, 1, 4, 2, 3).float().div_(255.0)
-            out = model.encode_frames(x, torch.ones(x.shape[:2], dtype=torch.bool)).numpy()
-            for vid, array in zip(chunk, out):
+            for vid, array in zip(chunk, encode(chunk)):
                 store.put(key, vid, stamps[vid], array.astype(np.float16))
             if on_progress:
                 on_progress(start + len(chunk), len(todo))
-    for vid in stamps:
-        features[vid] = store.get(key, vid, stamps[vid]).astype(np.float32)
-    return features
+    return {vid: store.get(key, vid, stamps[vid]).astype(np.float32) for vid in stamps}
 
 
 def fit(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False,
