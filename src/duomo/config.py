@@ -103,6 +103,10 @@ class TrainConfig:
     """Peak learning rate after warm-up."""
     weight_decay: float = 0.01
     """AdamW weight decay."""
+    pretrain_video_epochs: int = 0
+    """Before the task trains, passes over the train videos teaching the frame encoder to name the
+    words of each video's own text (captions, questions, answers, labels) from 4 of its frames
+    (``duomo.train.pretrain``); counts towards max_minutes. 0 = off."""
     warmup_steps: int = 200
     """Linear warm-up steps, then cosine decay to zero at the last epoch."""
     grad_clip: float = 1.0

@@ -48,6 +48,14 @@ def run(args: argparse.Namespace) -> int:
         def on_prepare(done: int, total: int) -> None:
             progress.update(prep, completed=done, total=total)
 
+        pretrain_bar = None
+
+        def on_pretrain(done: int, total: int) -> None:
+            nonlocal pretrain_bar
+            if pretrain_bar is None:
+                pretrain_bar = progress.add_task("pre-training frames", total=total, info="")
+            progress.update(pretrain_bar, completed=done, total=total)
+
         def on_progress(p) -> None:
             nonlocal bar
             desc = f"epoch {p.epoch}/{p.num_epochs}" + (" val" if p.phase == "val" else "")
@@ -56,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
                 bar = progress.add_task(desc, total=p.num_batches, info=info)
             progress.update(bar, description=desc, completed=p.batch, total=p.num_batches, info=info)
 
-        result = fit(cfg, args.out, resume=args.resume, on_prepare=on_prepare, on_progress=on_progress)
+        result = fit(cfg, args.out, resume=args.resume, on_prepare=on_prepare, on_progress=on_progress,
+                     on_pretrain=on_pretrain)
     r = result.result
     best = "n/a" if math.isinf(r.best_metric) or math.isnan(r.best_metric) else f"{r.best_metric:.4f}"
     print(f"trained {cfg.task}: {r.epochs_done} epochs, {r.steps} steps in {r.elapsed_sec / 60:.1f} min"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from duomo.models.build import build_model, check
 from duomo.models.model import VideoTextModel
 from duomo.store.features import FeatureKey, FeatureStore
 from duomo.train.loop import Progress, TrainResult, train
+from duomo.train.pretrain import pretrain_frame_encoder
 
 log = logging.getLogger(__name__)
 
@@ -116,9 +118,26 @@ def _cached_outputs(key: FeatureKey, cfg: RunConfig, stamps: dict[str, str],
     return {vid: store.get(key, vid, stamps[vid]).astype(np.float32) for vid in stamps}
 
 
+def pretrained(model: VideoTextModel, cfg: RunConfig, out: Path, records: list[VideoRecord],
+               stamps: dict[str, str], on_progress: Callable[[int, int], None] | None = None) -> RunConfig:
+    """Pre-trains the frame encoder (``train.pretrain_video_epochs``) unless the run already has
+    a ``last.pt`` (its weights then hold the result), noting the seconds it took in
+    ``pretrain.json``; returns ``cfg`` with those seconds taken off ``train.max_minutes``, so
+    the whole run keeps to the cap."""
+    note = out / "pretrain.json"
+    if not (out / "last.pt").exists():
+        note.write_text(json.dumps(pretrain_frame_encoder(model, cfg, records, stamps,
+                                                          cfg.train.pretrain_video_epochs, on_progress)))
+    if not cfg.train.max_minutes or not note.exists():
+        return cfg
+    left = max(cfg.train.max_minutes - json.loads(note.read_text())["seconds"] / 60, 1e-3)
+    return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, max_minutes=left))
+
+
 def fit(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False,
         on_prepare: Callable[[int, int], None] | None = None,
-        on_progress: Callable[[Progress], None] | None = None) -> FitResult:
+        on_progress: Callable[[Progress], None] | None = None,
+        on_pretrain: Callable[[int, int], None] | None = None) -> FitResult:
     """Train ``cfg.task`` on ``cfg.data.manifest`` into ``out_dir`` (see module docstring).
 
     With ``resume``, the saved config and vocabulary in ``out_dir`` are used (only
@@ -147,6 +166,9 @@ def fit(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False,
     stamps, failed = prepare(train_records + val_records, cfg, on_prepare)
     torch.manual_seed(cfg.train.seed)
     model = build_model(cfg, vocab=vocab.tokenizer.words, num_outputs=vocab.num_outputs)
+    loop_cfg = cfg
+    if cfg.train.pretrain_video_epochs:
+        loop_cfg = pretrained(model, cfg, out, train_records, stamps, on_pretrain)
     features = frozen_features(model, cfg, stamps, on_prepare) if cfg.model.freeze_video else None
     sound = frozen_sound(model, cfg, stamps, on_prepare) if cfg.model.freeze_audio and model.audio is not None else None
 
@@ -156,6 +178,6 @@ def fit(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False,
     val_pick = val_records[: cfg.train.max_val_videos] if cfg.train.max_val_videos else val_records
     val_set = VideoDataset(val_pick, cfg, vocab, stamps, train=False, features=features, sound=sound)
     log.info("train: %d videos, %d rows; val: %d videos", len(train_set), train_set.num_rows, len(val_set))
-    result = train(cfg, model, train_set, val_set, out, vocab, resume=resume, on_progress=on_progress)
+    result = train(loop_cfg, model, train_set, val_set, out, vocab, resume=resume, on_progress=on_progress)
     return FitResult(out, result, len(train_set), train_set.num_rows, len(val_set), failed)
 

@@ -1,0 +1,69 @@
+"""Text-supervised pre-training of the frame encoder: the target words come from the manifest
+(some-but-not-most videos), the frame encoder alone changes, it learns to name the words of a
+tiny world, and ``fit`` keeps the whole run (pre-training included) to ``max_minutes``."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from duomo.data.datasets import split_records
+from duomo.data.manifest import QAPair, VideoRecord, load_manifest
+from duomo.models.build import build_model
+from duomo.train.checkpoint import load_checkpoint
+from duomo.train.pretrain import pretrain_frame_encoder, video_words, word_targets
+from duomo.train.run import fit, prepare
+from tests.helpers.learning import make_tiny_world, tiny_config
+
+
+def record(vid: str, caption: str, question: str = "", answer: str = "") -> VideoRecord:
+    qa = (QAPair(question, answer),) if question else ()
+    return VideoRecord(vid, f"/{vid}.mp4", "train", captions=(caption,), qa=qa)
+
+
+def test_target_words_are_the_ones_that_tell_videos_apart():
+    records = [record("a", "a red star", "is there a green circle?", "no"),
+               record("b", "a blue square"), record("c", "a red square"), record("d", "a green circle")]
+    assert video_words(records[0]) == {"a", "red", "star", "no"}  # the question names what is not there
+    vocab, targets = word_targets(records)
+    # "a" is in every video (more than 90%): no target; every other word is in 1 or 2 of 4
+    assert "a" not in vocab and set(vocab) == {"red", "square", "star", "blue", "green", "circle", "no"}
+    assert vocab[:2] == ["red", "square"]  # the most frequent first
+    assert targets.shape == (4, len(vocab))
+    assert [w for w, hit in zip(vocab, targets[2]) if hit] == ["red", "square"]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    return make_tiny_world(tmp_path_factory.mktemp("world"), num_videos=8).manifest_path
+
+
+def test_pretraining_changes_only_the_frame_encoder_and_lowers_its_loss(world):
+    cfg = tiny_config("qa", world)
+    records = split_records(load_manifest(world), "train")
+    stamps, _ = prepare(records, cfg)
+    torch.manual_seed(0)
+    model = build_model(cfg, vocab=["<pad>", "<unk>", "<bos>", "<eos>", "red"], num_outputs=3)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    first = pretrain_frame_encoder(model, cfg, records, stamps, epochs=1)
+    later = pretrain_frame_encoder(model, cfg, records, stamps, epochs=60)
+    assert first["words"] > 0 and later["loss"] < first["loss"]
+    changed = {k.split(".")[0] for k, v in model.state_dict().items() if not torch.equal(v, before[k])}
+    assert changed == {"video"}
+
+
+def test_fit_pretrains_once_and_keeps_to_the_time_cap(world, tmp_path):
+    out = tmp_path / "run"
+    cfg = tiny_config("qa", world, "train.epochs=1", "train.batch_size=2", "train.pretrain_video_epochs=2",
+                      "train.max_minutes=5")
+    fit(cfg, out)
+    note = json.loads((out / "pretrain.json").read_text())
+    assert note["epochs"] == 2 and note["words"] > 0 and note["seconds"] >= 0
+    saved = load_checkpoint(out / "last.pt")["config"]["train"]
+    assert saved["max_minutes"] == pytest.approx(5 - note["seconds"] / 60)  # the loop got what was left
+    # a resumed run does not pre-train again: its weights already hold the result
+    fit(tiny_config("qa", world, "train.epochs=2", "train.batch_size=2", "train.pretrain_video_epochs=2",
+                    "train.max_minutes=5"), out, resume=True)
+    assert json.loads((out / "pretrain.json").read_text()) == note
