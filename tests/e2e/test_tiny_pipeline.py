@@ -24,7 +24,7 @@ COMMON = [
     "model.temporal.args={num_layers: 1, num_heads: 2, ff_mult: 2}",
     "model.audio.args={channels: [4, 8], time_stride: 4}",
     "model.fusion.args={num_layers: 1, num_heads: 2, ff_mult: 2}",
-    "train.batch_size=2", "train.warmup_steps=1", "train.num_threads=1",
+    "train.batch_size=2", "train.warmup_steps=1", "train.num_threads=1", "train.pretrain_video_epochs=2",
 ]
 TEXT = "model.text.args={num_layers: 1, num_heads: 2, ff_mult: 2}"
 PER_TASK = {

@@ -18,7 +18,7 @@ TINY_OVERRIDES = [
     "model.dim=16", "model.video.args={channels: [4, 8], grid: 2}",
     "model.temporal.args={num_layers: 1, num_heads: 2, ff_mult: 2}",
     "model.fusion.args={num_layers: 1, num_heads: 2, ff_mult: 2}",
-    "train.warmup_steps=1",
+    "train.warmup_steps=1", "train.pretrain_video_epochs=0",
 ]
 """``--set`` overrides for any task's frames, video, temporal and fusion parts at toy sizes;
 epochs and batch size are left to each test."""
