@@ -51,12 +51,14 @@ def make_frame_encoder(name: str, backbone_path: str, **kwargs) -> nn.Module:
         return SmallCNNEncoder(dim=D, channels=(8, 8, 16, 16), grid=2, **kwargs)
     if name == "cnn_small_luma":
         return SmallCNNEncoder(dim=D, channels=(8, 8, 16, 16), grid=2, luma_branch=True, **kwargs)
+    if name == "cnn_small_conv":
+        return SmallCNNEncoder(dim=D, channels=(8, 8, 16, 16), grid=2, stem="conv", global_max=True, **kwargs)
     if name == "resnet18":
         return ResNet18Encoder(dim=D, width=8, **kwargs)
     return PretrainedFrameEncoder(dim=D, path=backbone_path, image_size=24, **kwargs)
 
 
-FRAME_ENCODERS = ["cnn_small", "cnn_small_luma", "resnet18", "pretrained"]
+FRAME_ENCODERS = ["cnn_small", "cnn_small_luma", "cnn_small_conv", "resnet18", "pretrained"]
 
 
 def frame_inputs(batch_size: int = 2, num_frames: int = 4, size: int = 32, seed: int = 0):
@@ -129,9 +131,10 @@ def test_frame_encoder_state_dict_round_trip(name, backbone_path):
     assert torch.equal(source(frames, mask), target(frames, mask))
 
 
-@pytest.mark.parametrize("size", [(16, 16), (24, 40), (64, 64)])
-def test_small_cnn_any_size_from_16(size):
-    encoder = SmallCNNEncoder(dim=D, channels=(8, 8, 8, 8))
+@pytest.mark.parametrize("stem", ["patch", "conv"])
+@pytest.mark.parametrize("size", [(16, 16), (17, 23), (24, 40), (64, 64)])
+def test_small_cnn_any_size_from_16(size, stem):
+    encoder = SmallCNNEncoder(dim=D, channels=(8, 8, 8, 8), stem=stem, global_max=True)
     frames = torch.rand(1, 2, 3, *size)
     assert encoder(frames, torch.ones(1, 2, dtype=torch.bool)).shape == (1, 2, D)
 
@@ -162,9 +165,37 @@ def test_small_cnn_luma_branch_sees_brightness_not_hue():
     assert (squares[0] - circle).abs().max() > 1e-3
 
 
-def test_small_cnn_keeps_where_things_are():
+def test_small_cnn_global_max_says_what_not_where():
+    """With the grid's share of the projection zeroed, only the channel maxima remain: a square
+    moved by 16 pixels (a whole cell of the 4 max-pools) gives the same features, a circle at the
+    same place does not."""
+    torch.manual_seed(0)
+    encoder = SmallCNNEncoder(dim=D, channels=(8, 8, 8, 8), grid=2, stem="conv", global_max=True).eval()
+    with torch.no_grad():
+        encoder.proj.weight[:, : 8 * 2 * 2] = 0.0
+    ys, xs = torch.meshgrid(torch.arange(128.0), torch.arange(128.0), indexing="ij")
+
+    def picture(x: int, shape: str) -> torch.Tensor:  # far enough from the edges not to see them
+        inside = ((ys - 64).abs() <= 6) & ((xs - x).abs() <= 6) if shape == "square" else (
+            (ys - 64) ** 2 + (xs - x) ** 2 <= 36)
+        return inside.float().expand(1, 3, 128, 128)
+
+    with torch.no_grad():
+        left, right = (encoder.encode_images(picture(x, "square")) for x in (48, 64))
+        circle = encoder.encode_images(picture(48, "circle"))
+    torch.testing.assert_close(left, right, rtol=1e-4, atol=1e-5)
+    assert (left - circle).abs().max() > 1e-3
+
+
+def test_small_cnn_bad_stem():
+    with pytest.raises(ConfigError, match="model.video.args.stem: must be one of patch, conv"):
+        SmallCNNEncoder(dim=D, stem="patchify")
+
+
+@pytest.mark.parametrize("stem", ["patch", "conv"])
+def test_small_cnn_keeps_where_things_are(stem):
     # the same square on the left or on the right of the frame gives different features
-    encoder = SmallCNNEncoder(dim=D, channels=(8, 8, 8, 8)).eval()
+    encoder = SmallCNNEncoder(dim=D, channels=(8, 8, 8, 8), stem=stem, global_max=True).eval()
     left, right = torch.zeros(1, 1, 3, 32, 32), torch.zeros(1, 1, 3, 32, 32)
     left[..., 8:16, 0:8] = 1.0
     right[..., 8:16, 24:32] = 1.0
@@ -285,10 +316,11 @@ def make_temporal(name: str) -> nn.Module:
         return RecurrentTemporalEncoder(dim=D, cell=name, num_layers=2, dropout=0.1)
     if name == "gru_forward":
         return RecurrentTemporalEncoder(dim=D, cell="gru", bidirectional=False)
-    return TransformerTemporalEncoder(dim=D, num_layers=2, num_heads=2, ff_mult=2)
+    return TransformerTemporalEncoder(dim=D, num_layers=2, num_heads=2, ff_mult=2,
+                                      motion_delta=name == "transformer_delta")
 
 
-TEMPORAL = ["mean", "gru", "lstm", "gru_forward", "transformer"]
+TEMPORAL = ["mean", "gru", "lstm", "gru_forward", "transformer", "transformer_delta"]
 
 
 def temporal_inputs(num_frames: int = 5, seed: int = 0):
@@ -329,6 +361,30 @@ def test_temporal_padding_invariance(name):
     num_out = tokens.shape[1]
     assert torch.equal(out_mask2[:, :num_out], out_mask)
     torch.testing.assert_close(tokens2[:, :num_out][out_mask], tokens[out_mask], atol=1e-5, rtol=0)
+
+
+def test_transformer_motion_delta_sees_change_not_level():
+    """With attention and feed-forward switched off (zero output projections) every token is
+    computed alone; zeroing the delta projection's weights then changes only the token of the
+    frame where the video jumps, and nothing in a still video."""
+    torch.manual_seed(0)
+    encoder = TransformerTemporalEncoder(dim=D, num_layers=1, num_heads=2, dropout=0.0, motion_delta=True).eval()
+    layer = encoder.encoder.layers[0]
+    with torch.no_grad():
+        for linear in (layer.self_attn.out_proj, layer.linear2):
+            linear.weight.zero_(), linear.bias.zero_()
+    still = torch.randn(1, 1, D).expand(1, 4, D).clone()
+    moving = still.clone()
+    moving[:, 2:] += 1.0  # a jump at frame 2, then still again
+    mask = torch.ones(1, 4, dtype=torch.bool)
+    with torch.no_grad():
+        before = [encoder(x, mask)[0] for x in (still, moving)]
+        encoder.delta.weight.zero_()
+        after = [encoder(x, mask)[0] for x in (still, moving)]
+    assert torch.equal(before[0], after[0])
+    changed = (before[1] - after[1]).abs().amax(-1)[0]
+    assert changed[2] > 1e-3
+    assert changed[[0, 1, 3]].max() < 1e-6
 
 
 @pytest.mark.parametrize("name", [n for n in TEMPORAL if n != "mean"])

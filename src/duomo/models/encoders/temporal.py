@@ -11,7 +11,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from duomo.config import ConfigError
-from duomo.models.layers import masked_mean, padding_safe, sinusoid_table
+from duomo.models.layers import frame_change, masked_mean, padding_safe, sinusoid_table
 
 
 class MeanTemporalEncoder(nn.Module):
@@ -68,14 +68,19 @@ class TransformerTemporalEncoder(nn.Module):
 
     x (B, T, D), mask (B, T) -> tokens (B, T, D), the same mask; padding is excluded from
     attention and zeroed in the output. T may be at most ``max_len``.
+
+    With ``motion_delta``, each frame token first gets a learned projection of how it differs
+    from the frame before (``layers.frame_change``): actions, their order and cuts are changes,
+    which attention would otherwise have to find by comparing tokens pairwise.
     """
 
     def __init__(self, *, dim: int, num_layers: int = 2, num_heads: int = 4, ff_mult: int = 4,
-                 dropout: float = 0.1, max_len: int = 1024):
+                 dropout: float = 0.1, max_len: int = 1024, motion_delta: bool = False):
         super().__init__()
         if dim % num_heads:
             raise ConfigError(f"model.temporal.args.num_heads: {num_heads} does not divide model.dim {dim}")
         self.max_len = max_len
+        self.delta = nn.Linear(dim, dim) if motion_delta else None
         self.register_buffer("positions", sinusoid_table(max_len, dim), persistent=False)
         layer = nn.TransformerEncoderLayer(dim, num_heads, dim_feedforward=dim * ff_mult, dropout=dropout,
                                            activation="gelu", batch_first=True, norm_first=True)
@@ -87,6 +92,8 @@ class TransformerTemporalEncoder(nn.Module):
         num_frames = x.shape[1]
         if num_frames > self.max_len:
             raise ConfigError(f"model.temporal.args.max_len: {num_frames} frames exceed max_len {self.max_len}")
+        if self.delta is not None:
+            x = x + self.delta(frame_change(x, mask))
         x = x + self.positions[:num_frames].to(x.dtype)
         out = self.norm(self.encoder(x, src_key_padding_mask=padding_safe(mask)))
         return out * mask.unsqueeze(-1).to(out.dtype), mask
