@@ -190,6 +190,33 @@ def test_small_cnn_global_max_says_what_not_where():
 def test_small_cnn_bad_stem():
     with pytest.raises(ConfigError, match="model.video.args.stem: must be one of patch, conv"):
         SmallCNNEncoder(dim=D, stem="patchify")
+    with pytest.raises(ConfigError, match="model.video.args.luma_stem: must be one of patch, conv"):
+        SmallCNNEncoder(dim=D, luma_branch=True, luma_stem="grey")
+
+
+def test_small_cnn_luma_stacks_and_remap():
+    """encode_stacks gives the luma stack's own features (luma_dim wide, none without it); with
+    luma_remap the luma stack ignores overall brightness in eval and sees a new random remap of
+    the grey frame at every training call, while the colour stack is left alone."""
+    torch.manual_seed(0)
+    plain = SmallCNNEncoder(dim=D, channels=(8, 8, 8, 8), grid=2)
+    assert plain.luma_dim == 0 and plain.encode_stacks(torch.rand(2, 3, 32, 32))[1] is None
+    encoder = SmallCNNEncoder(dim=D, channels=(8, 8, 8, 8), grid=2, global_max=True, luma_branch=True,
+                              stem="patch", luma_stem="conv", luma_remap=True)
+    assert isinstance(encoder.luma[0], nn.Conv2d) and encoder.luma[0].kernel_size == (3, 3)
+    assert encoder.features[0].kernel_size == (4, 4)
+    images = torch.rand(2, 3, 32, 32) * 0.8
+    encoder.eval()
+    with torch.no_grad():
+        features, luma = encoder.encode_stacks(images)
+        assert features.shape == (2, D) and luma.shape == (2, encoder.luma_dim) == (2, 8 * (2 * 2 + 1))
+        torch.testing.assert_close(encoder.encode_stacks(images + 0.1)[1], luma, rtol=1e-4, atol=1e-5)
+        encoder.train()
+        greys = [encoder.grey(images) for _ in range(2)]
+    assert (greys[0] - greys[1]).abs().max() > 1e-2
+    centred = [g - g.mean(dim=(2, 3), keepdim=True) for g in greys]  # a gain of either sign about the mean
+    ratio = centred[0] / centred[1]
+    assert torch.allclose(ratio[0], ratio[0].flatten()[0].expand_as(ratio[0]), rtol=1e-3, atol=1e-3)
 
 
 @pytest.mark.parametrize("stem", ["patch", "conv"])

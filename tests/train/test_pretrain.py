@@ -40,8 +40,12 @@ def world(tmp_path_factory):
     return make_tiny_world(tmp_path_factory.mktemp("world"), num_videos=8).manifest_path
 
 
-def test_pretraining_changes_only_the_frame_encoder_and_lowers_its_loss(world):
-    cfg = tiny_config("qa", world)
+LUMA = ["model.video.args.luma_branch=true", "model.video.args.luma_stem=conv", "model.video.args.luma_remap=true"]
+
+
+@pytest.mark.parametrize("luma", [False, True], ids=["one_stack", "luma_stack"])
+def test_pretraining_changes_only_the_frame_encoder_and_lowers_its_loss(world, luma):
+    cfg = tiny_config("qa", world, *(LUMA if luma else []))
     records = split_records(load_manifest(world), "train")
     stamps, _ = prepare(records, cfg)
     torch.manual_seed(0)
@@ -52,6 +56,12 @@ def test_pretraining_changes_only_the_frame_encoder_and_lowers_its_loss(world):
     assert first["words"] > 0 and later["loss"] < first["loss"]
     changed = {k.split(".")[0] for k, v in model.state_dict().items() if not torch.equal(v, before[k])}
     assert changed == {"video"}
+    if luma:  # the luma stack's own head adds a second binary cross-entropy (about ln 2 at the start)
+        assert model.video.luma_dim > 0 and first["loss"] > 1.2
+        assert all(not torch.equal(v, before[f"video.luma.{k}"]) for k, v in model.video.luma.state_dict().items()
+                   if k.endswith("weight"))
+    else:
+        assert first["loss"] < 0.9
 
 
 def test_fit_pretrains_once_and_keeps_to_the_time_cap(world, tmp_path):

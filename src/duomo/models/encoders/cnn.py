@@ -46,31 +46,43 @@ class SmallCNNEncoder(nn.Module):
             the easiest thing to learn from pixels and a single stack learns it first, shapes
             much later; the colour-blind branch can only learn from shape and texture. Twice
             the convolution cost.
+        luma_stem: the luma stack's stem when it differs from ``stem`` (say a cheap "patch"
+            colour stack, which learns colour and place quickly anyway, and a "conv" luma stack).
+        luma_remap: in training, each grey frame's brightness is remapped by a random gain of
+            either sign (0.5 to 1.5 times, so dark may become light) about its own mean plus a
+            random offset; in eval it is only centred. Luminance alone still tells some colours
+            apart (yellow is bright, blue dark); remapped, it tells none, so the luma stack must
+            learn shape even when the targets name colours (``bench/frame_encoder.py``).
         weights: optional ``.pt`` file with this encoder's state_dict or a Duomo checkpoint
             (see ``load_weights``).
     """
 
     def __init__(self, *, dim: int, channels: tuple[int, ...] = (48, 64, 96, 128), grid: int = 4,
                  dropout: float = 0.0, luma_branch: bool = False, stem: str = "patch",
-                 global_max: bool = False, weights: str = ""):
+                 global_max: bool = False, luma_stem: str = "", luma_remap: bool = False, weights: str = ""):
         super().__init__()
         channels = list(channels)
         if not channels or min(channels) < 1:
             raise ConfigError(f"model.video.args.channels: need at least one positive width, got {channels}")
         if grid < 1:
             raise ConfigError(f"model.video.args.grid: must be at least 1, got {grid}")
-        if stem not in STEMS:
-            raise ConfigError(f"model.video.args.stem: must be one of {', '.join(STEMS)}, got {stem!r}")
+        luma_stem = luma_stem or stem
+        for key, value in (("stem", stem), ("luma_stem", luma_stem)):
+            if value not in STEMS:
+                raise ConfigError(f"model.video.args.{key}: must be one of {', '.join(STEMS)}, got {value!r}")
         self.out_dim = dim
         self.register_buffer("mean", torch.full((1, 3, 1, 1), FRAME_MEAN), persistent=False)
         self.register_buffer("std", torch.full((1, 3, 1, 1), FRAME_STD), persistent=False)
         self.register_buffer("luma_weights", torch.tensor(LUMA).view(1, 3, 1, 1), persistent=False)
         self.features = STEMS[stem](3, channels)
-        self.luma = STEMS[stem](1, channels) if luma_branch else None
+        self.luma = STEMS[luma_stem](1, channels) if luma_branch else None
+        self.luma_remap = luma_remap
         self.grid = grid
         self.global_max = global_max
         self.dropout = nn.Dropout(dropout)
         per_stack = channels[-1] * (grid * grid + (1 if global_max else 0))
+        self.luma_dim = per_stack if luma_branch else 0
+        """Width of ``encode_stacks``'s luma features (0: no luma stack)."""
         self.proj = nn.Linear(per_stack * (2 if luma_branch else 1), dim)
         self.norm = nn.LayerNorm(dim)
         if weights:
@@ -86,13 +98,32 @@ class SmallCNNEncoder(nn.Module):
 
     def encode_images(self, images: Tensor) -> Tensor:
         """images (N, 3, H, W) float in [0, 1] -> (N, dim)."""
+        return self.encode_stacks(images)[0]
+
+    def encode_stacks(self, images: Tensor) -> tuple[Tensor, Tensor | None]:
+        """images (N, 3, H, W) float in [0, 1] -> (N, dim) features and the luma stack's own pooled
+        features (N, C * (grid * grid [+ 1])), None without ``luma_branch``; pre-training gives the
+        latter a head of its own, so the colour-blind stack learns to name what it can see alone."""
         normed = ((images - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
         x = self.pool(self.features(normed))  # (N, C * (grid * grid [+ 1]))
+        luma = None
         if self.luma is not None:
-            grey = (images * self.luma_weights).sum(dim=1, keepdim=True)
-            grey = ((grey - FRAME_MEAN) / FRAME_STD).contiguous(memory_format=torch.channels_last)
-            x = torch.cat([x, self.pool(self.luma(grey))], dim=1)
-        return self.norm(self.proj(self.dropout(x)))
+            luma = self.pool(self.luma(self.grey(images).contiguous(memory_format=torch.channels_last)))
+            x = torch.cat([x, luma], dim=1)
+        return self.norm(self.proj(self.dropout(x))), luma
+
+    def grey(self, images: Tensor) -> Tensor:
+        """(N, 3, H, W) in [0, 1] -> (N, 1, H, W) normalized luminance, remapped (``luma_remap``)."""
+        grey = (images * self.luma_weights).sum(dim=1, keepdim=True)
+        if self.luma_remap:
+            grey = grey - grey.mean(dim=(2, 3), keepdim=True)
+            if self.training:
+                n = len(grey)
+                gain = (torch.rand(n, 1, 1, 1, device=grey.device) + 0.5) * torch.where(
+                    torch.rand(n, 1, 1, 1, device=grey.device) < 0.5, -1.0, 1.0)
+                grey = grey * gain + torch.rand(n, 1, 1, 1, device=grey.device) - 0.5
+            grey = grey + FRAME_MEAN
+        return (grey - FRAME_MEAN) / FRAME_STD
 
     def pool(self, maps: Tensor) -> Tensor:
         """(N, C, h, w) -> (N, C * grid * grid), plus (N, C) channel maxima with ``global_max``."""
