@@ -17,10 +17,12 @@ import duomo as duomo_api
 
 pytestmark = pytest.mark.slow
 
-# The presets' parts at toy sizes, sound included (a tiny mel CNN).
+# The presets' parts at toy sizes, sound included (a tiny mel CNN), with qa's frame encoder
+# (a luma stack, pre-trained, then frozen in qa).
 COMMON = [
     "data.num_frames=4", "data.frame_size=16", "data.num_mels=8", "data.num_workers=2",
-    "model.dim=16", "model.video.args={channels: [4, 8], grid: 2}",
+    "model.dim=16",
+    "model.video.args={channels: [4, 8], grid: 2, global_max: true, luma_branch: true, luma_stem: conv, luma_remap: true}",
     "model.temporal.args={num_layers: 1, num_heads: 2, ff_mult: 2}",
     "model.audio.args={channels: [4, 8], time_stride: 4}",
     "model.fusion.args={num_layers: 1, num_heads: 2, ff_mult: 2}",

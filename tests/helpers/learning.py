@@ -18,10 +18,11 @@ TINY_OVERRIDES = [
     "model.dim=16", "model.video.args={channels: [4, 8], grid: 2}",
     "model.temporal.args={num_layers: 1, num_heads: 2, ff_mult: 2}",
     "model.fusion.args={num_layers: 1, num_heads: 2, ff_mult: 2}",
-    "train.warmup_steps=1", "train.pretrain_video_epochs=0",
+    "train.warmup_steps=1", "train.pretrain_video_epochs=0", "model.freeze_video=false",
 ]
 """``--set`` overrides for any task's frames, video, temporal and fusion parts at toy sizes;
-epochs and batch size are left to each test."""
+epochs and batch size are left to each test. With no pre-training the CNN trains end to end
+(a preset that freezes it after pre-training would leave it random)."""
 
 TINY_TEXT = "model.text.args={num_layers: 1, num_heads: 2, ff_mult: 2}"
 TINY_HEAD = "model.head.args={hidden_dim: 16}"

@@ -43,7 +43,7 @@ than chance)."""
 MAX_WORDS = 512
 FRAMES_PER_VIDEO = 4
 BATCH_VIDEOS = 32
-LR = 2e-3
+LR = 1e-3
 SHIFT = 8
 """Random translation of up to 1/SHIFT of the frame side (edges replicated): where an object
 sits says nothing about what it is."""
