@@ -66,3 +66,22 @@ def test_cached_frames_and_sound_are_what_the_encoders_give_live(run):
         np.testing.assert_allclose(features[vid], live_frames.numpy(), rtol=1e-2, atol=1e-2)  # stored as float16
         assert sound[vid].shape == tuple(live_sound[0].shape)
         np.testing.assert_allclose(sound[vid], live_sound[0].numpy(), rtol=1e-2, atol=1e-2)
+
+
+def test_running_the_frozen_encoders_counts_towards_the_time_cap(run, tmp_path, monkeypatch):
+    """The minute and a half the (fake) clock says caching took is taken off what the loop gets."""
+    import duomo.train.run as run_module
+
+    manifest, _ = run
+    clock = [1000.0]
+    real = run_module.frozen_features
+
+    def slow_features(*args, **kwargs):
+        clock[0] += 90.0
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(run_module, "frozen_features", slow_features)
+    monkeypatch.setattr(run_module, "time", type("FakeTime", (), {"monotonic": staticmethod(lambda: clock[0])}))
+    out = tmp_path / "capped"
+    fit(tiny_config("classify", manifest, *FROZEN, "train.epochs=1", "train.max_minutes=5"), out)
+    assert load_checkpoint(out / "last.pt")["config"]["train"]["max_minutes"] == pytest.approx(3.5)

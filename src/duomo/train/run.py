@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import time
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -128,9 +129,16 @@ def pretrained(model: VideoTextModel, cfg: RunConfig, out: Path, records: list[V
     if not (out / "last.pt").exists():
         note.write_text(json.dumps(pretrain_frame_encoder(model, cfg, records, stamps,
                                                           cfg.train.pretrain_video_epochs, on_progress)))
-    if not cfg.train.max_minutes or not note.exists():
+    if not note.exists():
         return cfg
-    left = max(cfg.train.max_minutes - json.loads(note.read_text())["seconds"] / 60, 1e-3)
+    return less_time(cfg, json.loads(note.read_text())["seconds"])
+
+
+def less_time(cfg: RunConfig, seconds: float) -> RunConfig:
+    """``cfg`` with ``seconds`` taken off ``train.max_minutes`` (none when there is no cap)."""
+    if not cfg.train.max_minutes:
+        return cfg
+    left = max(cfg.train.max_minutes - seconds / 60, 1e-3)
     return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, max_minutes=left))
 
 
@@ -169,8 +177,10 @@ def fit(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False,
     loop_cfg = cfg
     if cfg.train.pretrain_video_epochs:
         loop_cfg = pretrained(model, cfg, out, train_records, stamps, on_pretrain)
+    caching = time.monotonic()
     features = frozen_features(model, cfg, stamps, on_prepare) if cfg.model.freeze_video else None
     sound = frozen_sound(model, cfg, stamps, on_prepare) if cfg.model.freeze_audio and model.audio is not None else None
+    loop_cfg = less_time(loop_cfg, time.monotonic() - caching)  # running the frozen encoders counts too
 
     train_set = VideoDataset(train_records, cfg, vocab, stamps, train=True, features=features, sound=sound)
     if not len(train_set):
