@@ -255,6 +255,53 @@ def test_killed_runs_then_a_full_run_give_the_clean_result(corpus: Path, tmp_pat
     assert sorted(v.path for v in LibraryStore(db).videos()) == sorted(v.path for v in LibraryStore(clean).videos())
 
 
+def test_a_second_index_run_waits_for_the_first(corpus: Path, tmp_path: Path):
+    """While another run holds the library's writer lock, ``duomo index`` says it is waiting and
+    writes nothing; once the lock is free it indexes everything, once."""
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    from duomo.store.library import writer_lock
+
+    db = tmp_path / "db"
+    command = [sys.executable, "-m", "duomo.cli.main", "index", str(corpus), "--db", str(db), "--no-speech",
+               "--no-ocr", "--segment-sec", "1", "--workers", "2", "--json"]
+    release = threading.Event()
+    held = threading.Event()
+
+    def hold() -> None:
+        with writer_lock(db):
+            held.set()
+            release.wait(120)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert held.wait(10)
+    err_file = tmp_path / "stderr.txt"
+    waiting = "another index run is writing this library; waiting for it to finish"
+    with open(err_file, "w") as err:
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=err, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while waiting not in err_file.read_text() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert waiting in err_file.read_text()
+        time.sleep(1.0)
+        assert process.poll() is None  # still waiting, and nothing written
+        assert not (db / "library.json").exists() and not (db / "lance").exists()
+    finally:
+        release.set()
+        holder.join()
+    out, _ = process.communicate(timeout=300)
+    err = err_file.read_text()
+    assert process.returncode == 0, err
+    assert "Traceback" not in err and err.count(waiting) == 1
+    assert len(json.loads(out)["indexed"]) == 3
+    assert len(LibraryStore(db).videos()) == 3
+
+
 def test_long_videos_are_analysed_in_chunks_with_the_same_result(corpus: Path, tmp_path: Path):
     """Chunks of 1 s (the cut of red_blue falls exactly on a chunk's first frame) give the same
     shots and segments as one pass."""

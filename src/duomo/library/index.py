@@ -34,7 +34,7 @@ from duomo.library.analyze import (
     video_id_for,
 )
 from duomo.library.visual import DESCRIPTOR_NAME, DIM as DESCRIPTOR_DIM
-from duomo.store.library import LibraryInfo, LibraryStore, VideoRecord
+from duomo.store.library import LibraryInfo, LibraryStore, VideoRecord, writer_lock
 from duomo.video import probe
 
 logger = logging.getLogger(__name__)
@@ -107,35 +107,38 @@ def index_paths(paths: Iterable[str | Path], db_dir: str | Path, *, settings: In
         captioner = load_caption_run(caption_dir)
         settings.model_frames = max(settings.model_frames, captioner.cfg.data.num_frames)
         settings.model_frame_size = max(settings.model_frame_size if model_dir else 0, captioner.cfg.data.frame_size)
-    store = LibraryStore(db_dir, create=True, info=info)
-    _clear_partial_thumbnails(store)
-    files, missing = find_videos(paths)
-    report.failed.extend(missing)
+    # one writer at a time: a run started beside another waits, then finds its files done
+    with writer_lock(db_dir, on_wait=lambda: logger.warning(
+            "%s: another index run is writing this library; waiting for it to finish", Path(db_dir))):
+        store = LibraryStore(db_dir, create=True, info=info)
+        _clear_partial_thumbnails(store)
+        files, missing = find_videos(paths)
+        report.failed.extend(missing)
 
-    committed = {record.video_id: record for record in store.videos()}
-    todo: list[tuple[Path, str, str, os.stat_result]] = []
-    for path in files:
-        video_id = video_id_for(path)
-        stat = path.stat()
-        record = committed.get(video_id)
-        if record is not None and record.size == stat.st_size and record.mtime == stat.st_mtime:
-            report.skipped.append(str(path))
-            continue
-        digest = content_hash(path)
-        if record is not None and record.content_hash == digest:
-            report.skipped.append(str(path))
-            continue
-        todo.append((path, video_id, digest, stat))
-    if prune:
-        for record in committed.values():
-            if not Path(record.path).exists():
-                store.remove(record.video_id)
-                report.pruned.append(record.path)
+        committed = {record.video_id: record for record in store.videos()}
+        todo: list[tuple[Path, str, str, os.stat_result]] = []
+        for path in files:
+            video_id = video_id_for(path)
+            stat = path.stat()
+            record = committed.get(video_id)
+            if record is not None and record.size == stat.st_size and record.mtime == stat.st_mtime:
+                report.skipped.append(str(path))
+                continue
+            digest = content_hash(path)
+            if record is not None and record.content_hash == digest:
+                report.skipped.append(str(path))
+                continue
+            todo.append((path, video_id, digest, stat))
+        if prune:
+            for record in committed.values():
+                if not Path(record.path).exists():
+                    store.remove(record.video_id)
+                    report.pruned.append(record.path)
 
-    if todo:
-        _index_files(todo, store, settings, model_dir, caption_dir, workers, progress, report)
-    if report.indexed or report.pruned:
-        store.finish_writes()
+        if todo:
+            _index_files(todo, store, settings, model_dir, caption_dir, workers, progress, report)
+        if report.indexed or report.pruned:
+            store.finish_writes()
     report.seconds = time.perf_counter() - started
     return report
 

@@ -22,6 +22,8 @@ import logging
 import os
 import shutil
 import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +47,8 @@ NPROBES = 16
 """IVF partitions visited per query."""
 REFINE_FACTOR = 10
 """Candidates re-ranked with exact distances per result (for IVF_PQ; no effect on IVF_FLAT)."""
+LOCK_NAME = ".index.lock"
+"""The writer lock file in a library folder (see ``writer_lock``)."""
 MODALITIES = ("speech", "text", "visual", "all")
 """What ``search --modality`` takes: ``text`` means on-screen text and captions."""
 
@@ -97,6 +101,33 @@ class LibraryInfo:
     """Descriptor name, or the retrieval run's folder."""
     visual_dim: int
     schema_version: int = SCHEMA_VERSION
+
+
+@contextmanager
+def writer_lock(db_dir: str | Path, on_wait: Callable[[], None] | None = None) -> Iterator[Path]:
+    """Holds the right to write the library in ``db_dir`` (created if missing), across processes.
+
+    Two index runs on one library (two terminals, or ``duomo serve``'s upload jobs beside a
+    ``duomo index``) would both pick the same new files and race on the same rows; the second
+    waits here for the first to finish, then finds those files unchanged. ``on_wait`` is called
+    once if it has to wait. The lock is the operating system's (``flock``), so a killed run
+    holds it no longer. Yields the library folder.
+    """
+    from filelock import FileLock, Timeout
+
+    root = Path(db_dir).expanduser().resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(root / LOCK_NAME)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        if on_wait is not None:
+            on_wait()
+        lock.acquire()
+    try:
+        yield root
+    finally:
+        lock.release()
 
 
 class LibraryStore:
