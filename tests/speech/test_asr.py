@@ -122,7 +122,7 @@ def test_long_files_come_in_windows_cut_in_pauses(tmp_path, monkeypatch):
     path = write_audio(tmp_path / "long.wav", audio, rate)  # PCM: seeking is sample-exact
     monkeypatch.setattr(asr, "WINDOW_SEC", 7.0)
     monkeypatch.setattr(asr, "CUT_SEARCH_SEC", 3.0)
-    windows = list(asr._audio_windows(path))
+    windows = list(asr.audio_windows(path))
     starts = [start for start, _ in windows]
     # window 1 covers [0, 7) and is cut in the pause at 5.2 s; window 2 starts there, covers
     # up to 12.x and is cut in the pause at 12 s; window 3 ends before 19.x, in the pause at 17.5 s
@@ -136,7 +136,7 @@ def test_long_files_come_in_windows_cut_in_pauses(tmp_path, monkeypatch):
 
 def test_file_without_audio_has_no_windows(tmp_path):
     path = make_video(tmp_path / "silent.mkv", num_frames=5, fps=10)
-    assert list(asr._audio_windows(path)) == []
+    assert list(asr.audio_windows(path)) == []
 
 
 @pytest.mark.slow
@@ -144,7 +144,7 @@ def test_windowed_transcription_matches_the_whole(talking, recognizer, monkeypat
     whole = _words(recognizer.transcribe(talking.path))
     monkeypatch.setattr(asr, "WINDOW_SEC", 7.0)
     monkeypatch.setattr(asr, "CUT_SEARCH_SEC", 3.0)
-    cuts = [start for start, _ in asr._audio_windows(talking.path)][1:]
+    cuts = [start for start, _ in asr.audio_windows(talking.path)][1:]
     assert len(cuts) == 3  # 16 s in windows of at most 7 s, each cut up to 3 s early
     assert not [c for c in cuts for line in talking.speech if line.voice_start_sec < c < line.voice_end_sec]
     windowed = _words(recognizer.transcribe(talking.path))

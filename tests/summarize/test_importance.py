@@ -64,3 +64,17 @@ def test_a_cut_spike_does_not_flatten_the_rest_of_the_motion():
     motion = np.array([0.0] * 5 + [0.02] * 5 + [0.9] + [0.0] * 9)  # one huge difference at a cut
     scores = imp.unsupervised_importance(imp.Signals(motion=motion, descriptors=np.ones((20, 2))), {"motion": 1.0})
     assert scores[5:10].min() == scores.max() == 1.0
+
+
+def test_loudness_fed_in_windows_equals_loudness_of_the_whole():
+    rng = np.random.default_rng(0)
+    wave = rng.normal(0, 0.3, 1000).astype(np.float32)
+    spans = [(0.0, 1.5), (1.5, 3.3), (3.3, 3.3), (9.5, 10.0), (9.99, 12.0), (11.0, 12.0)]  # empty, past the end
+    whole = imp.loudness(wave, 100, spans)
+    tap = imp.LoudnessTap(100, spans)
+    for start, stop in [(0, 137), (137, 500), (500, 999), (999, 1000)]:
+        tap.add(start / 100, wave[start:stop])
+    assert tap.values() == pytest.approx(whole, rel=1e-6)
+    # [3.3, 3.3) still reads its one sample; a span wholly past the end reads nothing
+    assert whole[2] == pytest.approx(abs(float(wave[330]))) and whole[5] == 0.0
+    assert whole[0] == pytest.approx(float(np.sqrt(np.mean(wave[:150].astype(np.float64) ** 2))))

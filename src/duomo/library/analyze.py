@@ -238,11 +238,12 @@ def merge_chunks(chunks: list[VideoAnalysis]) -> VideoAnalysis:
                          captions=captions, timings=timings)
 
 
-def analyze_speech(path: str | Path, recognizer) -> tuple[list[dict[str, Any]], float]:
-    """Transcript entries [{start, end, text, words}] of the video's speech, and seconds spent."""
+def analyze_speech(path: str | Path, recognizer, on_audio=None) -> tuple[list[dict[str, Any]], float]:
+    """Transcript entries [{start, end, text, words}] of the video's speech, and seconds spent.
+    ``on_audio(start_sec, waveform)`` sees the soundtrack as it is decoded (``transcribe``)."""
     started = time.perf_counter()
     try:
-        segments = recognizer.transcribe(path)
+        segments = recognizer.transcribe(path, on_audio=on_audio) if on_audio else recognizer.transcribe(path)
     except MediaError as err:
         if "no audio" in str(err).lower():
             return [], time.perf_counter() - started

@@ -6,7 +6,7 @@ nothing is downloaded at run time; the VAD model ships inside faster-whisper.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 import logging
 from pathlib import Path
@@ -85,7 +85,8 @@ class SpeechRecognizer:
             local_files_only=True,
         )
 
-    def transcribe(self, audio: np.ndarray | str | Path, *, offset_sec: float = 0.0) -> list[SpeechSegment]:
+    def transcribe(self, audio: np.ndarray | str | Path, *, offset_sec: float = 0.0,
+                   on_audio: Callable[[float, np.ndarray], None] | None = None) -> list[SpeechSegment]:
         """Segments of speech in ``audio``, in time order.
 
         ``audio`` is a waveform (S,) float32 mono at 16 kHz, or a path to a video or audio file
@@ -93,11 +94,17 @@ class SpeechRecognizer:
         and transcribed ``WINDOW_SEC`` at a time, each window ending at its quietest moment
         near the cut, so memory stays flat however long the file is. A file without an audio
         stream, empty audio and silence give ``[]``. Every time has ``offset_sec`` added, so a
-        clip cut from a longer video reports times on the video's timeline.
+        clip cut from a longer video reports times on the video's timeline. ``on_audio(start_sec,
+        waveform)`` sees each decoded window of a file, so a caller that also needs the sound
+        (loudness, say) does not decode it a second time.
         """
         if isinstance(audio, (str, Path)):
-            return [segment for window_sec, window in _audio_windows(audio)
-                    for segment in self._transcribe_array(window, offset_sec + window_sec)]
+            segments = []
+            for window_sec, window in audio_windows(audio):
+                if on_audio is not None:
+                    on_audio(window_sec, window)
+                segments += self._transcribe_array(window, offset_sec + window_sec)
+            return segments
         waveform = np.asarray(audio, dtype=np.float32)
         if waveform.ndim != 1:
             raise ValueError(f"audio must be mono (S,), got shape {waveform.shape}")
@@ -138,7 +145,7 @@ CUT_SEARCH_SEC = 10.0
 nominal end, so the cut between windows falls in a pause rather than through a word."""
 
 
-def _audio_windows(path: str | Path) -> Iterator[tuple[float, np.ndarray]]:
+def audio_windows(path: str | Path) -> Iterator[tuple[float, np.ndarray]]:
     """(start_sec, waveform (S,) float32 at 16 kHz) windows covering a file's first audio
     stream, in order, without gaps or overlap. Nothing when the file has no audio stream."""
     from duomo.video import decode_audio

@@ -82,11 +82,40 @@ def coverage(spans: list[tuple[float, float]], intervals: list[tuple[float, floa
 
 def loudness(waveform: np.ndarray, sample_rate: int, spans: list[tuple[float, float]]) -> np.ndarray:
     """(S,) RMS of a mono waveform (starting at time 0) over each span."""
-    out = np.zeros(len(spans))
-    for i, (a, b) in enumerate(spans):
-        piece = waveform[int(a * sample_rate): max(int(a * sample_rate) + 1, int(b * sample_rate))]
-        out[i] = float(np.sqrt(np.mean(piece.astype(np.float64) ** 2))) if len(piece) else 0.0
-    return out
+    tap = LoudnessTap(sample_rate, spans)
+    tap.add(0.0, waveform)
+    return tap.values()
+
+
+class LoudnessTap:
+    """Per-span RMS of a soundtrack fed in consecutive windows, so a long file never has to be
+    in memory at once (and the speech recognizer's own decoding can feed it).
+
+    ``add(start_sec, waveform (S,))`` for each window; ``values()`` -> (spans,) RMS, 0 for a
+    span no sample falls in. Span i covers samples [int(a * rate), max(that + 1, int(b * rate))).
+    """
+
+    def __init__(self, sample_rate: int, spans: list[tuple[float, float]]):
+        self.sample_rate = sample_rate
+        lo = np.array([int(a * sample_rate) for a, _ in spans], dtype=np.int64)
+        hi = np.maximum(lo + 1, np.array([int(b * sample_rate) for _, b in spans], dtype=np.int64))
+        self.bounds = np.stack([lo, hi], axis=1) if len(spans) else np.zeros((0, 2), np.int64)
+        self.sums = np.zeros(len(spans))
+        self.counts = np.zeros(len(spans), dtype=np.int64)
+
+    def add(self, start_sec: float, waveform: np.ndarray) -> None:
+        first = int(round(start_sec * self.sample_rate))
+        squares = np.concatenate([[0.0], np.cumsum(np.asarray(waveform, np.float64) ** 2)])
+        lo = np.clip(self.bounds[:, 0] - first, 0, len(waveform))
+        hi = np.clip(self.bounds[:, 1] - first, 0, len(waveform))
+        self.sums += squares[hi] - squares[lo]
+        self.counts += hi - lo
+
+    def values(self) -> np.ndarray:
+        out = np.zeros(len(self.sums))
+        seen = self.counts > 0
+        out[seen] = np.sqrt(np.maximum(self.sums[seen], 0.0) / self.counts[seen])
+        return out
 
 
 def representativeness(descriptors: np.ndarray) -> np.ndarray:

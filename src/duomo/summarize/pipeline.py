@@ -26,6 +26,7 @@ from duomo.eval.metrics import knapsack_select
 from duomo.summarize import importance as imp
 from duomo.summarize.reel import write_reel
 from duomo.summarize.sheet import contact_sheet
+from duomo.speech.asr import SAMPLE_RATE, audio_windows
 from duomo.summarize.text import central_sentences, key_phrases, split_sentences
 from duomo.video.probe import probe
 
@@ -145,22 +146,28 @@ def summarize_video(video: str | Path, out_dir: str | Path, *, budget: str = "15
         tap = imp.MotionTap(ShotDetector())
         analysis = analyze_visual(video, work / "thumbs", settings, ocr_reader=ocr_reader if use_ocr else None,
                                   shot_detector=tap)
+        spans = [(s.start_sec, s.end_sec) for s in analysis.segments]
+        if not spans:
+            raise MediaError(video, "no frame to summarize")
+        # the unsupervised scorer's loudness is read from the soundtrack as speech recognition
+        # decodes it (window by window), or in its own pass when speech is off
+        sound = imp.LoudnessTap(SAMPLE_RATE, spans) if predictor is None and info.audio else None
         transcript = []
         if use_speech and info.audio:
             if recognizer is None:
                 from duomo.speech.asr import SpeechRecognizer
 
                 recognizer = SpeechRecognizer(num_threads=1)
-            transcript, _ = analyze_speech(video, recognizer)
-        spans = [(s.start_sec, s.end_sec) for s in analysis.segments]
-        if not spans:
-            raise MediaError(video, "no frame to summarize")
+            transcript, _ = analyze_speech(video, recognizer, on_audio=sound.add if sound else None)
+        elif sound is not None:
+            for start_sec, window in audio_windows(video):
+                sound.add(start_sec, window)
         if predictor is not None:
             times, frame_scores = predictor.importance(video)
             scores = _span_scores(times, frame_scores, spans)
             scorer = str(model)
         else:
-            scores = imp.unsupervised_importance(_signals(video, info, analysis, tap, transcript, spans))
+            scores = imp.unsupervised_importance(_signals(analysis, tap, transcript, spans, sound))
             scorer = "unsupervised"
         picked = select_segments(scores, spans, budget_sec)
         if not picked:  # every segment is longer than the budget: the best one, cut to it
@@ -191,16 +198,12 @@ def _span_scores(times: np.ndarray, values: np.ndarray, spans: list[tuple[float,
     return np.array([float(np.mean(np.interp(np.linspace(a, b, 11)[1:-1], times, values))) for a, b in spans])
 
 
-def _signals(video: Path, info, analysis, tap: imp.MotionTap, transcript: list[dict],
-             spans: list[tuple[float, float]]) -> imp.Signals:
-    sound = None
-    if info.audio:
-        from duomo.video.audio import decode_audio
-
-        sound = imp.loudness(decode_audio(video, 16000), 16000, spans)
+def _signals(analysis, tap: imp.MotionTap, transcript: list[dict], spans: list[tuple[float, float]],
+             sound: imp.LoudnessTap | None) -> imp.Signals:
     speech = imp.coverage(spans, [(t["start"], t["end"]) for t in transcript]) if transcript else None
     return imp.Signals(motion=imp.span_means(np.array(tap.times), np.array(tap.motion), spans),
-                       descriptors=np.stack([s.descriptor for s in analysis.segments]), speech=speech, sound=sound)
+                       descriptors=np.stack([s.descriptor for s in analysis.segments]), speech=speech,
+                       sound=sound.values() if sound is not None else None)
 
 
 def _joined(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
