@@ -16,6 +16,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("-k", type=int, default=10, help="results to return")
     parser.add_argument("--at", type=float, dest="at_sec", metavar="SEC",
                         help="compare the segment at this second instead of the whole video")
+    parser.add_argument("--by", choices=("picture", "words", "both"), default="both",
+                        help="compare what the videos show, what they say and write (indexed videos), or both "
+                             "(default; a video without words by picture alone); --at compares pictures")
     parser.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
     parser.set_defaults(run=run)
 
@@ -24,7 +27,8 @@ def run(args: argparse.Namespace) -> int:
     from duomo.library.search import LibrarySearcher
 
     searcher = LibrarySearcher(args.db)
-    matched, results = searcher.similar(args.video, k=args.k, at_sec=args.at_sec)
+    by = "picture" if args.at_sec is not None and args.by == "both" else args.by
+    matched, results = searcher.similar(args.video, k=args.k, at_sec=args.at_sec, by=by)
     if args.json:
         print(json.dumps({"video": matched, "results": [r.to_dict() for r in results]}))
         return 0

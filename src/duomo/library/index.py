@@ -41,6 +41,8 @@ logger = logging.getLogger(__name__)
 
 VIDEO_EXTENSIONS = {".mp4", ".m4v", ".mkv", ".webm", ".mov", ".avi", ".mpg", ".mpeg", ".ts", ".wmv", ".flv", ".3gp"}
 STAGES = ("visual", "speech", "write")
+WORDS_GIST_CHARS = 200
+"""How much of a video's transcript (or on-screen text) its ``words`` row keeps to show."""
 
 
 class IndexProgress(Protocol):
@@ -331,11 +333,22 @@ def _write_video(store: LibraryStore, item, analysis: VideoAnalysis, thumb_dir: 
                             "modality": "video", "text": "", "segment_idx": -1, "thumbnail": thumbnail(0),
                             "words": "[]", "vector": mean.astype(np.float32).tolist()})
 
+    words_rows = []
+    if text_rows:  # what the video says and shows in words, as one vector (duomo similar)
+        mean = np.mean([np.asarray(row["vector"], dtype=np.float32) for row in text_rows], axis=0)
+        mean = mean / max(float(np.linalg.norm(mean)), 1e-12)
+        gist = " ".join(row["text"] for row in text_rows if row["modality"] == "speech") or \
+            " ".join(row["text"] for row in text_rows)
+        words_rows.append({**base, "id": f"{video_id}:words", "start": 0.0,
+                           "end": max(row["end"] for row in text_rows), "modality": "words",
+                           "text": gist[:WORDS_GIST_CHARS], "segment_idx": -1, "thumbnail": thumbnail(0),
+                           "words": "[]", "vector": mean.astype(np.float32).tolist()})
+
     store.begin(video_id)
     final_thumbs = store.thumbs / video_id
     if thumb_dir.is_dir():
         thumb_dir.replace(final_thumbs)
-    store.add_rows(text_rows, visual_rows)
+    store.add_rows(text_rows, visual_rows, words_rows)
     info = analysis.info
     details = {
         "shots": [list(shot) for shot in analysis.shots],

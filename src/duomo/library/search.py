@@ -21,6 +21,8 @@ from duomo.store.library import MODALITIES, LibraryError, LibraryStore
 RRF_K = 60
 """Reciprocal rank fusion constant (Cormack et al., 2009) when merging text and visual hits."""
 HITS_PER_VIDEO = 5
+SIMILAR_BY = ("picture", "words", "both")
+"""What ``similar`` compares videos by (``--by``)."""
 _WORD = re.compile(r"[\w']+")
 
 
@@ -100,28 +102,66 @@ class LibrarySearcher:
         rows = ranked[0] if len(ranked) == 1 else _fuse(ranked)
         return _group(rows, query, k)
 
-    def similar(self, video: str, *, k: int = 10, at_sec: float | None = None) -> tuple[str, list[VideoHits]]:
+    def similar(self, video: str, *, k: int = 10, at_sec: float | None = None,
+                by: str = "both") -> tuple[str, list[VideoHits]]:
         """Videos most like ``video`` (an indexed id or path, or any video file), or with
-        ``at_sec`` the segments most like the one at that time. Returns (what was matched, results)."""
+        ``at_sec`` the segments most like the one at that time. Returns (what was matched, results).
+
+        ``by``: ``picture`` (the visual vectors), ``words`` (the mean MiniLM vector of what the
+        video says and shows in text; indexed videos only) or ``both``: the two rankings fused by
+        reciprocal rank, a video with no words ranked by its picture alone. Segments (``at_sec``)
+        are compared by picture.
+        """
+        if by not in SIMILAR_BY:
+            raise DuomoError(f"--by: unknown {by!r}; choose one of {', '.join(SIMILAR_BY)}")
         record = self.store.find_video(video)
         if record is not None:
             rows = self.store.visual_rows(record.video_id)
             exclude = record.video_id
             label = f"{record.path} ({record.video_id})"
         elif Path(video).is_file():
+            if by == "words":
+                raise LibraryError(f"{video}: not in the library, so its words are unknown; index it first, "
+                                   "or compare --by picture")
             rows = self._describe_file(video)
             exclude = None
             label = str(video)
         else:
             raise LibraryError(f"{video}: not an indexed video id or path, and no such file")
-        if at_sec is None:
+        if at_sec is not None:
+            if by == "words":
+                raise LibraryError("--at compares segments by picture; leave out --by words")
+            return self._similar_segment(video, rows, at_sec, k, exclude, label)
+        limit = max(50, 4 * k)
+        ranked: list[list[dict]] = []
+        if by in ("picture", "both"):
             mean = [row for row in rows if row["modality"] == "video"]
             if not mean:
                 raise LibraryError(f"{video}: no frames to compare")
-            found = self.store.search_visual(np.asarray(mean[0]["vector"]), modality="video", limit=k + 1,
-                                             exclude_video=exclude)
+            ranked.append(self.store.search_visual(np.asarray(mean[0]["vector"]), modality="video", limit=limit,
+                                                   exclude_video=exclude))
+        words = self.store.words_vector(record.video_id) if record is not None and by != "picture" else None
+        if words is not None:
+            ranked.append(self.store.search_words(words, limit=limit, exclude_video=exclude))
+        elif by == "words":
+            raise LibraryError(f"{video}: says and shows no words to compare; try --by picture")
+        if len(ranked) == 1:
+            found = ranked[0]
             return label, [VideoHits(video_id=row["video_id"], path=row["path"], score=round(row["score"], 4),
                                      hits=[_hit(row)]) for row in found[:k]]
+        # fused by video: a video's picture row and words row are two hits of one result
+        by_video: dict[str, list[dict]] = {}
+        scores: dict[str, float] = {}
+        for listing in ranked:
+            for rank, row in enumerate(listing):
+                by_video.setdefault(row["video_id"], []).append(row)
+                scores[row["video_id"]] = scores.get(row["video_id"], 0.0) + 1.0 / (RRF_K + rank + 1)
+        order = sorted(scores, key=lambda vid: -scores[vid])[:k]
+        return label, [VideoHits(video_id=vid, path=by_video[vid][0]["path"], score=round(scores[vid], 6),
+                                 hits=[_hit(row) for row in by_video[vid]]) for vid in order]
+
+    def _similar_segment(self, video: str, rows: list[dict], at_sec: float, k: int, exclude: str | None,
+                         label: str) -> tuple[str, list[VideoHits]]:
         segments = sorted((row for row in rows if row["modality"] == "visual"), key=lambda row: row["start"])
         chosen = [row for row in segments if row["start"] <= at_sec < row["end"]] or \
             [row for row in segments if row["start"] <= at_sec][-1:]

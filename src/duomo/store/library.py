@@ -8,6 +8,8 @@ Tables (one row per segment and modality, as the index writes them):
 - ``text``: speech chunks, on-screen text spans and captions with their MiniLM vectors.
 - ``visual``: one row per segment (and one ``video`` row per video, the mean) with the visual
   vector (the default descriptor, or a retrieval model's embedding).
+- ``words``: one row per video that says or shows any text: the mean MiniLM vector of its
+  ``text`` rows, for "more like this" by what is said and written (``similar``).
 
 Writes for one video go: ``begin`` (drop its ``videos`` row, then any rows of it), ``add_rows``,
 ``commit`` (the ``videos`` row last). A run killed anywhere leaves the video either fully
@@ -168,6 +170,8 @@ class LibraryStore:
         self.videos_table = self._open("videos", self._videos_schema())
         self.text_table = self._open("text", self._segment_schema(self.info.text_dim))
         self.visual_table = self._open("visual", self._segment_schema(self.info.visual_dim))
+        # libraries indexed before this table existed get it empty: their videos compare by pictures
+        self.words_table = self._open("words", self._segment_schema(self.info.text_dim))
         self._committed: dict[str, str] | None = None
 
     # --- schema ---------------------------------------------------------------------------
@@ -249,10 +253,12 @@ class LibraryStore:
         self._committed = None
         self.text_table.delete(where)
         self.visual_table.delete(where)
+        self.words_table.delete(where)
         shutil.rmtree(self.thumbs / video_id, ignore_errors=True)
 
-    def add_rows(self, text_rows: list[dict], visual_rows: list[dict]) -> None:
-        for table, rows in ((self.text_table, text_rows), (self.visual_table, visual_rows)):
+    def add_rows(self, text_rows: list[dict], visual_rows: list[dict], words_rows: list[dict] = ()) -> None:
+        for table, rows in ((self.text_table, text_rows), (self.visual_table, visual_rows),
+                            (self.words_table, words_rows)):
             if rows:
                 table.add(rows)
 
@@ -271,9 +277,9 @@ class LibraryStore:
         compact the tables (which also brings existing indexes up to date)."""
         if self.text_table.count_rows() > 0:
             create_text_index(self.text_table)
-        for table in (self.text_table, self.visual_table):
+        for table in (self.text_table, self.visual_table, self.words_table):
             self.ensure_vector_index(table)
-        for table in (self.videos_table, self.text_table, self.visual_table):
+        for table in (self.videos_table, self.text_table, self.visual_table, self.words_table):
             try:
                 table.optimize()
             except Exception as err:  # compaction is an optimisation; a failure must not lose the run
@@ -344,6 +350,24 @@ class LibraryStore:
         for row in rows:
             row["score"] = 1.0 - float(row["_distance"])
         return self.visible(rows)
+
+    def search_words(self, vector: np.ndarray, *, limit: int, exclude_video: str | None = None) -> list[dict]:
+        """Videos whose mean text vector (``words`` rows) is nearest ``vector``, by cosine."""
+        if self.words_table.count_rows() == 0:
+            return []
+        search = self.words_table.search(vector.astype(np.float32).tolist()).metric("cosine")
+        if exclude_video is not None:
+            search = search.where(f"video_id != {_sql(exclude_video)}", prefilter=True)
+        rows = _tuned(search).select(RESULT_COLUMNS).limit(limit).to_list()
+        for row in rows:
+            row["score"] = 1.0 - float(row["_distance"])
+        return self.visible(rows)
+
+    def words_vector(self, video_id: str) -> np.ndarray | None:
+        """The mean text vector of one video, None when it says and shows no text."""
+        rows = self.words_table.search().where(f"video_id = {_sql(video_id)}").limit(1).to_list()
+        rows = self.visible(rows)
+        return np.asarray(rows[0]["vector"], dtype=np.float32) if rows else None
 
     def visual_rows(self, video_id: str) -> list[dict]:
         """Every visual row of one video (its segments and its mean)."""

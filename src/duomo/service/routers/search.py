@@ -45,9 +45,14 @@ def search(q: str = Query(min_length=1, max_length=500, description="words to lo
 @router.get("/videos/{video_id}/similar", response_model=SimilarResponse)
 def similar(video_id: str, k: int = Query(10, ge=1, le=100),
             at_sec: float | None = Query(None, ge=0, description="compare the segment at this time, not the video"),
+            by: str = Query("both", pattern="^(picture|words|both)$",
+                            description="compare what videos show, what they say and write, or both (segments: picture)"),
             library=Depends(get_library)) -> SimilarResponse:
-    """Videos that look like ``video_id`` (or, with ``at_sec``, segments like the one at that time)."""
+    """Videos like ``video_id`` by what they show and say (or, with ``at_sec``, segments that
+    look like the one at that time)."""
     record = find_record(library.store, video_id)
-    label, results = library.searcher.similar(record.video_id, k=k, at_sec=at_sec)
+    if at_sec is not None and by == "both":
+        by = "picture"
+    label, results = library.searcher.similar(record.video_id, k=k, at_sec=at_sec, by=by)
     matched = Path(record.path).name + (label.rsplit(")", 1)[-1] if at_sec is not None else "")
     return SimilarResponse(video_id=record.video_id, matched=matched.strip(), results=video_hits_out(results))
