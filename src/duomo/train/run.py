@@ -138,7 +138,8 @@ def less_time(cfg: RunConfig, seconds: float) -> RunConfig:
     """``cfg`` with ``seconds`` taken off ``train.max_minutes`` (none when there is no cap)."""
     if not cfg.train.max_minutes:
         return cfg
-    left = max(cfg.train.max_minutes - seconds / 60, 1e-3)
+    # what is left, kept positive (0 would mean no cap) and never above the cap it was given
+    left = max(cfg.train.max_minutes - seconds / 60, min(cfg.train.max_minutes, 1e-3))
     return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, max_minutes=left))
 
 
