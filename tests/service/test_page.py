@@ -81,6 +81,34 @@ def test_search_click_plays_from_the_hit_with_its_line_highlighted(browser, talk
         page.close()
 
 
+def test_more_like_this_lists_the_other_videos_and_plays_them(browser, talking_library, tmp_path):
+    with serve_in_thread(app_for(talking_library.db, tmp_path)) as url:
+        page = browser.new_page()
+        page.goto(url + "/")
+        page.locator("#video-list li", has_text="kitchen.mp4").click()
+        page.locator("#viewer").wait_for(state="visible")
+        page.select_option("#similar-by", "words")
+        page.click("#similar-form button")
+        result = page.locator(".video-result", has=page.locator("h3", has_text="garden.mp4"))
+        result.wait_for()
+        assert page.locator(".video-result").count() == 1  # the library's only other video
+        assert page.locator("#status").inner_text() == "1 video(s) like kitchen.mp4"
+        hit = result.locator(".hit").first
+        assert hit.locator(".kind").inner_text() == "words"
+        assert "tomatoes" in hit.locator(".text").inner_text().lower()  # what garden.mp4 says
+        page.select_option("#similar-by", "both")
+        page.click("#similar-form button")
+        page.wait_for_function("document.querySelectorAll('.video-result .hit').length === 2")
+        kinds = sorted(page.locator(".video-result .hit .kind").all_inner_texts())
+        assert kinds == ["picture", "words"]
+        hit = page.locator(".video-result .hit").first
+        opened = {"video_id": hit.get_attribute("data-video"), "start": float(hit.get_attribute("data-start"))}
+        hit.click()
+        page.wait_for_function(PLAYING_FROM_HIT, arg=opened, timeout=20_000)
+        assert page.locator("#viewer-title").inner_text() == "garden.mp4"
+        page.close()
+
+
 def test_token_is_asked_once_and_kept(browser, talking_library, tmp_path):
     with serve_in_thread(app_for(talking_library.db, tmp_path, token="s3cret")) as url:
         context = browser.new_context()

@@ -99,6 +99,12 @@ def test_similar_videos(client, scene_library):
     assert [r["name"] for r in found["results"]] == ["blue.mp4"]  # never itself
     at = client.get(f"/api/videos/{red}/similar", params={"at_sec": 1.5}).json()
     assert "1.00-2.00" in at["matched"]
+    assert client.get(f"/api/videos/{red}/similar", params={"by": "sound"}).status_code == 422
+    # the scene videos say and show no words: by words is refused with the reason, by picture works
+    words = client.get(f"/api/videos/{red}/similar", params={"by": "words"})
+    assert words.status_code >= 400 and "says and shows no words" in words.json()["detail"]
+    picture = client.get(f"/api/videos/{red}/similar", params={"by": "picture"}).json()
+    assert [r["name"] for r in picture["results"]] == ["blue.mp4"]
 
 
 def test_search_validation(empty_db):

@@ -1,4 +1,5 @@
-// The Duomo page: search, play a hit from its second with the transcript beside it, upload.
+// The Duomo page: search, play a hit from its second with the transcript beside it, find videos
+// like the one playing, upload.
 // Uses only the public REST API (see /docs). No build step, no dependencies.
 "use strict";
 
@@ -70,6 +71,25 @@ async function search(event) {
   }
 }
 
+// A "more like this" result's hits: the whole video's picture, and what it says and writes.
+const KIND_NAMES = { video: "picture", words: "words" };
+
+async function showSimilar(event) {
+  event.preventDefault();
+  if (!currentVideo) return;
+  const like = currentVideo;
+  showStatus(`Looking for videos like ${like.name}…`);
+  $("result-list").replaceChildren();
+  try {
+    const params = new URLSearchParams({ k: "10", by: $("similar-by").value });
+    const data = await api("/api/videos/" + encodeURIComponent(like.video_id) + "/similar?" + params);
+    renderResults(data.results);
+    showStatus(data.results.length ? `${data.results.length} video(s) like ${like.name}` : `No other video is like ${like.name}`);
+  } catch (err) {
+    if (!(err instanceof NeedToken)) showStatus(err.message, true);
+  }
+}
+
 function renderResults(results) {
   const list = $("result-list");
   for (const video of results) {
@@ -81,7 +101,7 @@ function renderResults(results) {
       });
       if (hit.thumbnail_url) item.append(el("img", { src: withToken(hit.thumbnail_url), alt: "", loading: "lazy" }));
       item.append(el("span", { class: "time" }, formatTime(hit.start_sec)),
-                  el("span", { class: "kind" }, hit.modality),
+                  el("span", { class: "kind" }, KIND_NAMES[hit.modality] || hit.modality),
                   el("span", { class: "text" }, hit.text));
       const open = () => openVideo(video.video_id, hit);
       item.addEventListener("click", open);
@@ -246,6 +266,7 @@ function useToken(event) {
 
 $("search-form").addEventListener("submit", search);
 $("upload-form").addEventListener("submit", upload);
+$("similar-form").addEventListener("submit", showSimilar);
 $("token-form").addEventListener("submit", useToken);
 $("player").addEventListener("timeupdate", followPlayback);
 loadLibrary();
