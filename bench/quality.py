@@ -88,7 +88,7 @@ def make_world(name: str, split: str, seed: int) -> Path:
     return manifest
 
 
-def run_one(name: str, manifests: dict[str, Path], minutes: float, epochs: int, fresh: bool, threads: int) -> dict:
+def run_one(name: str, manifests: dict[str, Path], minutes: float, epochs: int | None, fresh: bool, threads: int) -> dict:
     task, preset, world = RUNS[name]
     run_dir = OUT / name
     result_file = run_dir / "eval_test.json"
@@ -99,8 +99,10 @@ def run_one(name: str, manifests: dict[str, Path], minutes: float, epochs: int, 
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True)
     started = time.monotonic()
+    if epochs:
+        extra += ["--epochs", str(epochs)]
     duomo("train", task, "--data", str(manifests[world]), "--out", str(run_dir), "--config", preset,
-          "--epochs", str(epochs), "--max-minutes", str(minutes), "--set", f"train.num_threads={threads}", *extra,
+          "--max-minutes", str(minutes), "--set", f"train.num_threads={threads}", *extra,
           log=run_dir.parent / f"{name}.train.log")
     train_sec = time.monotonic() - started
     evaluated = duomo("eval", str(run_dir), "--data", str(manifests[world]), "--split", "test", "--json")
@@ -193,7 +195,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", nargs="+", default=[*RUNS, *UNTRAINED], choices=[*RUNS, *UNTRAINED])
     parser.add_argument("--minutes", type=float, default=20.0, help="training time cap per run (the target allows 20)")
-    parser.add_argument("--epochs", type=int, default=30, help="epochs per run (the schedule's length)")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="epochs per run (the schedule's length; default: each preset's train.epochs)")
     parser.add_argument("--fresh", action="store_true", help="retrain runs that already finished")
     parser.add_argument("--threads", type=int, default=0,
                         help="torch threads per run (0 = default); 1 lets two benches share 2 cores in parallel")
