@@ -27,8 +27,7 @@ def run(args: argparse.Namespace) -> int:
     from duomo.library.search import LibrarySearcher
 
     searcher = LibrarySearcher(args.db)
-    by = "picture" if args.at_sec is not None and args.by == "both" else args.by
-    matched, results = searcher.similar(args.video, k=args.k, at_sec=args.at_sec, by=by)
+    matched, results = searcher.similar(args.video, k=args.k, at_sec=args.at_sec, by=args.by)
     if args.json:
         print(json.dumps({"video": matched, "results": [r.to_dict() for r in results]}))
         return 0

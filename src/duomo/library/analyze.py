@@ -243,7 +243,7 @@ def analyze_speech(path: str | Path, recognizer, on_audio=None) -> tuple[list[di
     ``on_audio(start_sec, waveform)`` sees the soundtrack as it is decoded (``transcribe``)."""
     started = time.perf_counter()
     try:
-        segments = recognizer.transcribe(path, on_audio=on_audio) if on_audio else recognizer.transcribe(path)
+        segments = recognizer.transcribe(path, on_audio=on_audio)
     except MediaError as err:
         if "no audio" in str(err).lower():
             return [], time.perf_counter() - started

@@ -128,7 +128,7 @@ class LibrarySearcher:
             label = str(video)
         else:
             raise LibraryError(f"{video}: not an indexed video id or path, and no such file")
-        if at_sec is not None:
+        if at_sec is not None:  # segments compare by picture; "both" means that here
             if by == "words":
                 raise LibraryError("--at compares segments by picture; leave out --by words")
             return self._similar_segment(video, rows, at_sec, k, exclude, label)

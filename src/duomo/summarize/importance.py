@@ -99,7 +99,7 @@ class LoudnessTap:
         self.sample_rate = sample_rate
         lo = np.array([int(a * sample_rate) for a, _ in spans], dtype=np.int64)
         hi = np.maximum(lo + 1, np.array([int(b * sample_rate) for _, b in spans], dtype=np.int64))
-        self.bounds = np.stack([lo, hi], axis=1) if len(spans) else np.zeros((0, 2), np.int64)
+        self.bounds = np.stack([lo, hi], axis=1)  # (spans, 2)
         self.sums = np.zeros(len(spans))
         self.counts = np.zeros(len(spans), dtype=np.int64)
 

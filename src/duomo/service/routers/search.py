@@ -51,8 +51,6 @@ def similar(video_id: str, k: int = Query(10, ge=1, le=100),
     """Videos like ``video_id`` by what they show and say (or, with ``at_sec``, segments that
     look like the one at that time)."""
     record = find_record(library.store, video_id)
-    if at_sec is not None and by == "both":
-        by = "picture"
     label, results = library.searcher.similar(record.video_id, k=k, at_sec=at_sec, by=by)
     matched = Path(record.path).name + (label.rsplit(")", 1)[-1] if at_sec is not None else "")
     return SimilarResponse(video_id=record.video_id, matched=matched.strip(), results=video_hits_out(results))
