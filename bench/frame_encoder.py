@@ -1,0 +1,220 @@
+"""Frame-encoder benchmark: how many epochs a from-scratch frame CNN needs to see shapes and colours.
+
+    .venv/bin/python bench/frame_encoder.py                          # 1,500 SynthWorld videos, 3 variants, 6 epochs
+    .venv/bin/python bench/frame_encoder.py --variants conv luma     # some variants only
+    .venv/bin/python bench/frame_encoder.py --videos 40 --epochs 1   # smoke test
+    .venv/bin/python bench/frame_encoder.py --probe bench/out/quality/qa   # what a run's frozen encoder sees
+
+Each variant is a ``cnn_small`` (``VARIANTS``) with a linear layer over its features, trained on
+single frames to say which shapes and which colours are visible in each (multi-label binary
+cross-entropy, AdamW at 1e-3, batches of 128). The labels are SynthWorld's exact ground truth
+per frame (``object_state`` at the frame's time, in the frame's shot, opacity at least 0.9), not
+words of a caption (frames with an object half faded or between two colours are left out).
+After each epoch it prints, on the validation frames, the share of frames
+whose shapes (and colours) are all named right and the per-class accuracy, so one reads how
+soon each variant learns shape next to colour.
+
+With ``--probe RUN_DIR`` it trains nothing but linear probes (the same labels, the same scores)
+on the frozen frame encoder of a trained run (its ``best.pt``): on its output features, the
+ones a frozen encoder's task heads see, and on each stack's pooled grid (``cnn_small`` only),
+next to the same probes on the encoder at its random start. It tells whether pre-training
+taught the encoder shapes before a task's epochs are spent on top of it. The SynthWorld set (6 frames a video, 64 px) is
+generated once under bench/out/frame_encoder/ (``--out``). Results go to
+<out>/frame_encoder.json (<out>/probe.json) and, one JSON line per variant (probe), to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from duomo.models.encoders.cnn import SmallCNNEncoder
+from duomo.synth.scene import COLORS, SHAPES, SynthConfig, object_state, sample_scene
+from duomo.synth.world import generate_world
+from duomo.video import sample_uniform
+
+VARIANTS = {
+    "patch": {"channels": (16, 32, 64, 96), "global_max": True, "stem": "patch"},
+    "conv": {"channels": (16, 32, 64, 96), "global_max": True, "stem": "conv"},
+    "luma": {"channels": (16, 32, 64, 96), "global_max": True, "luma_branch": True, "luma_stem": "conv",
+             "luma_remap": True},
+}
+"""The ``model.video.args`` of each variant (``luma`` is the qa preset's encoder)."""
+LABELS = [*SHAPES, *COLORS]
+MIN_ALPHA = 0.1
+MAX_ALPHA = 0.9
+"""An object at least MAX_ALPHA opaque is shown, one at most MIN_ALPHA is not; frames with one
+in between are left out, as are frames with one changing colour (a blend of two)."""
+FRAMES_PER_VIDEO = 6
+BATCH = 128
+
+
+def frames_and_labels(config: SynthConfig, root: Path) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(N, 3, H, W) uint8 frames, (N, shapes + colours) 0/1 labels and an (N,) train mask."""
+    frames, labels, train = [], [], []
+    for index in tqdm(range(config.num_videos), desc="decode", unit="video"):
+        scene = sample_scene(config, index)
+        clip = sample_uniform(root / "videos" / f"{scene.video_id}.mp4", FRAMES_PER_VIDEO)
+        for frame, frame_idx in zip(clip.frames, clip.frame_idx):
+            shot = scene.shot_at(int(frame_idx))
+            states = [(obj, object_state(obj, int(frame_idx) / scene.fps)) for obj in scene.objects
+                      if obj.shot_idx == shot]
+            if any(not (s.alpha <= MIN_ALPHA or s.alpha >= MAX_ALPHA) or palette_colour(s.rgb) is None
+                   for _, s in states):
+                continue  # an object half faded in or out, or between two colours: left out
+            y = np.zeros(len(LABELS), np.float32)
+            for obj, state in states:
+                if state.alpha >= MAX_ALPHA:
+                    y[SHAPES.index(obj.shape)] = 1.0
+                    y[len(SHAPES) + list(COLORS).index(palette_colour(state.rgb))] = 1.0
+            frames.append(frame)
+            labels.append(y)
+            train.append(scene.split == "train")
+    x = torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).contiguous()
+    return x, torch.from_numpy(np.stack(labels)), torch.tensor(train)
+
+
+def palette_colour(rgb: tuple[float, ...]) -> str | None:
+    """The name of the object colour ``rgb`` is (within 8 levels a channel), None for a blend."""
+    return next((name for name, ref in COLORS.items() if max(abs(a - b) for a, b in zip(rgb, ref)) <= 8), None)
+
+
+def scores(logits: torch.Tensor, y: torch.Tensor) -> dict:
+    right = (logits > 0) == (y > 0)
+    shapes, colors = right[:, : len(SHAPES)], right[:, len(SHAPES):]
+    return {"shapes_all_right": round(shapes.all(1).float().mean().item(), 3),
+            "colors_all_right": round(colors.all(1).float().mean().item(), 3),
+            "per_class": {name: round(a, 3) for name, a in zip(LABELS, right.float().mean(0).tolist())}}
+
+
+def run_variant(name: str, data: tuple, epochs: int, seed: int) -> dict:
+    x, y, train = data
+    torch.manual_seed(seed)
+    encoder = SmallCNNEncoder(dim=128, **VARIANTS[name])
+    head = torch.nn.Linear(128, len(LABELS))
+    optimizer = torch.optim.AdamW([*encoder.parameters(), *head.parameters()], lr=1e-3)
+    x_train, y_train, x_val, y_val = x[train], y[train], x[~train], y[~train]
+    history = []
+    for epoch in range(epochs):
+        started = time.monotonic()
+        encoder.train()
+        order = torch.randperm(len(x_train))
+        for start in range(0, len(order), BATCH):
+            pick = order[start : start + BATCH]
+            loss = F.binary_cross_entropy_with_logits(head(encoder.encode_images(x_train[pick].float() / 255)),
+                                                      y_train[pick])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        encoder.eval()
+        with torch.no_grad():
+            logits = torch.cat([head(encoder.encode_images(x_val[i : i + 256].float() / 255))
+                                for i in range(0, len(x_val), 256)])
+        history.append({"epoch": epoch + 1, "seconds": round(time.monotonic() - started, 1),
+                        "train_loss": round(loss.item(), 4), **scores(logits, y_val)})
+        h = history[-1]
+        print(f"{name} epoch {h['epoch']}: shapes all right {h['shapes_all_right']:.3f}, colours all right "
+              f"{h['colors_all_right']:.3f} ({h['seconds']:.0f} s)", flush=True)
+    return {"variant": name, "args": {k: list(v) if isinstance(v, tuple) else v for k, v in VARIANTS[name].items()},
+            "history": history}
+
+
+def probe_run(run_dir: Path, data: tuple, seed: int) -> dict:
+    """Linear-probe scores of ``run_dir``'s frame encoder (trained and at a random start)."""
+    from duomo.config import read_config
+    from duomo.models.build import build_model
+    from duomo.train.checkpoint import load_checkpoint
+
+    checkpoint = load_checkpoint(run_dir / "best.pt")
+    cfg = read_config(run_dir / "config.yaml")
+    trained = {k.removeprefix("video."): v for k, v in checkpoint["model"].items() if k.startswith("video.")}
+    results = {}
+    for start in ("random", "trained"):
+        torch.manual_seed(seed)
+        encoder = build_model(cfg, vocab=["<pad>", "<unk>", "<bos>", "<eos>"], num_outputs=2).video
+        if start == "trained":
+            encoder.load_state_dict(trained)
+        encoder.eval()
+        for name, features in encoder_features(encoder, data[0]).items():
+            results[f"{start} {name}"] = linear_probe(features, data[1], data[2])
+            r = results[f"{start} {name}"]
+            print(f"{start} encoder, {name} ({features.shape[1]} wide): shapes all right {r['shapes_all_right']:.3f}, "
+                  f"colours all right {r['colors_all_right']:.3f}", flush=True)
+    return results
+
+
+def encoder_features(encoder: torch.nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """{"output": (N, D)} and, for a ``cnn_small``, each stack's pooled grid ("colour stack", "luma stack")."""
+    parts: dict[str, list] = {}
+    with torch.no_grad():
+        for start in range(0, len(x), 256):
+            images = x[start : start + 256].float() / 255
+            parts.setdefault("output", []).append(encoder.encode_images(images))
+            if isinstance(encoder, SmallCNNEncoder):
+                normed = (images - encoder.mean) / encoder.std
+                parts.setdefault("colour stack", []).append(encoder.pool(encoder.features(normed)))
+                if encoder.luma is not None:
+                    parts.setdefault("luma stack", []).append(encoder.pool(encoder.luma(encoder.grey(images))))
+    return {name: torch.cat(chunks) for name, chunks in parts.items()}
+
+
+def linear_probe(features: torch.Tensor, y: torch.Tensor, train: torch.Tensor, steps: int = 600) -> dict:
+    """A linear layer fitted (Adam, full batch) on standardized train features; scores on the rest."""
+    mean, std = features[train].mean(0), features[train].std(0) + 1e-5
+    f = (features - mean) / std
+    probe = torch.nn.Linear(f.shape[1], y.shape[1])
+    optimizer = torch.optim.Adam(probe.parameters(), lr=1e-3, weight_decay=1e-4)
+    for _ in range(steps):
+        loss = F.binary_cross_entropy_with_logits(probe(f[train]), y[train])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        return scores(probe(f[~train]), y[~train])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--videos", type=int, default=1500)
+    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
+    parser.add_argument("--probe", type=Path, metavar="RUN_DIR",
+                        help="probe this trained run's frozen frame encoder instead of training variants")
+    parser.add_argument("--out", type=Path, default=Path("bench/out/frame_encoder"))
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    config = SynthConfig(num_videos=args.videos, seed=1, val_fraction=0.15, test_fraction=0.0)
+    root = args.out / f"world_{args.videos}"
+    if not (root / "manifest.jsonl").exists():
+        generate_world(root, config, workers=2)
+    data = frames_and_labels(config, root)
+    print(f"{len(data[0])} frames ({int(data[2].sum())} train); share of frames showing each: "
+          + ", ".join(f"{n} {v:.2f}" for n, v in zip(LABELS, data[1].mean(0).tolist())), flush=True)
+    if args.probe:
+        probes = probe_run(args.probe, data, args.seed)
+        (args.out / "probe.json").write_text(json.dumps({"run": str(args.probe), "videos": args.videos,
+                                                         "probes": probes}, indent=1))
+        print(json.dumps({"run": str(args.probe), **{k: v["shapes_all_right"] for k, v in probes.items()}}))
+        return 0
+    results = []
+    for name in args.variants:
+        results.append(run_variant(name, data, args.epochs, args.seed))
+        print(json.dumps({"variant": name, **{k: v for k, v in results[-1]["history"][-1].items() if k != "per_class"}}),
+              flush=True)
+    (args.out / "frame_encoder.json").write_text(json.dumps({"videos": args.videos, "results": results}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
