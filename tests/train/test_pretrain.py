@@ -13,7 +13,7 @@ from duomo.data.datasets import split_records
 from duomo.data.manifest import QAPair, VideoRecord, load_manifest
 from duomo.models.build import build_model
 from duomo.train.checkpoint import load_checkpoint
-from duomo.train.pretrain import pretrain_frame_encoder, video_words, word_targets
+from duomo.train.pretrain import pretrain_frame_encoder, video_pairs, video_words, word_targets
 from duomo.train.run import fit, prepare
 from tests.helpers.learning import make_tiny_world, tiny_config
 
@@ -24,15 +24,35 @@ def record(vid: str, caption: str, question: str = "", answer: str = "") -> Vide
 
 
 def test_target_words_are_the_ones_that_tell_videos_apart():
-    records = [record("a", "a red star", "is there a green circle?", "no"),
-               record("b", "a blue square"), record("c", "a red square"), record("d", "a green circle")]
-    assert video_words(records[0]) == {"a", "red", "star", "no"}  # the question names what is not there
+    records = [record("a", "a red star"), record("b", "a blue square"), record("c", "a red square"),
+               record("d", "a green circle")]
+    assert video_words(records[0]) == {"a", "red", "star"}
+    assert video_pairs(records[0]) == {"a red", "red star"}
     vocab, targets = word_targets(records)
-    # "a" is in every video (more than 90%): no target; every other word is in 1 or 2 of 4
-    assert "a" not in vocab and set(vocab) == {"red", "square", "star", "blue", "green", "circle", "no"}
+    # "a" is in every video (more than 90%): no target, nor any pair with it; every other word and
+    # pair is in 1 or 2 of 4
+    words = {"red", "square", "star", "blue", "green", "circle"}
+    assert "a" not in vocab and set(vocab) == words | {"red star", "blue square", "red square", "green circle"}
     assert vocab[:2] == ["red", "square"]  # the most frequent first
     assert targets.shape == (4, len(vocab))
-    assert [w for w, hit in zip(vocab, targets[2]) if hit] == ["red", "square"]
+    # a red square and a blue one: "red", "square" and "red square", never "red star"
+    assert [w for w, hit in zip(vocab, targets[2]) if hit] == ["red", "square", "red square"]
+
+
+def test_short_answers_are_the_targets_where_a_video_has_them():
+    captioned = record("a", "this clip shows a red star moving left", "is there a green circle?", "no")
+    assert video_words(captioned) == {"no"}  # the caption is left out, and the question names what is not there
+    answered = VideoRecord("b", "/b.mp4", "train", captions=("then a star spins",), labels=("move_left",),
+                           qa=(QAPair("which object spins?", "red star"),))
+    assert video_words(answered) == {"move", "left", "red", "star"}
+    assert video_pairs(answered) == {"move left", "red star"}
+
+
+def test_targets_keep_to_max_words(monkeypatch):
+    monkeypatch.setattr("duomo.train.pretrain.MAX_WORDS", 3)
+    records = [record("a", "a red star"), record("b", "a blue square"), record("c", "a red square")]
+    vocab, targets = word_targets(records)
+    assert vocab == ["red", "square", "blue"] and targets.shape == (3, 3)
 
 
 @pytest.fixture(scope="module")
