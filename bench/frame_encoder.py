@@ -67,8 +67,7 @@ def frames_and_labels(config: SynthConfig, root: Path) -> tuple[torch.Tensor, to
             shot = scene.shot_at(int(frame_idx))
             states = [(obj, object_state(obj, int(frame_idx) / scene.fps)) for obj in scene.objects
                       if obj.shot_idx == shot]
-            if any(not (s.alpha <= MIN_ALPHA or s.alpha >= MAX_ALPHA) or palette_colour(s.rgb) is None
-                   for _, s in states):
+            if any(MIN_ALPHA < s.alpha < MAX_ALPHA or palette_colour(s.rgb) is None for _, s in states):
                 continue  # an object half faded in or out, or between two colours: left out
             y = np.zeros(len(LABELS), np.float32)
             for obj, state in states:

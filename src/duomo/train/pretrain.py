@@ -58,13 +58,21 @@ def video_words(record: VideoRecord) -> set[str]:
     none of those. Questions and choices are left out: they name things that are not there ("is
     there a green star?" "no"). Captions are long and full of words no frame shows ("and",
     "then", "clip"); as targets beside the short ones they drown them (``bench/README.md``)."""
-    return {word for words in _texts_words(record) for word in words}
+    return _words(_texts_words(record))
 
 
 def video_pairs(record: VideoRecord) -> set[str]:
     """Every pair of words side by side in one of the texts ``video_words`` reads ("green star",
     "move left"): a pair names a conjunction that no single word does."""
-    return {f"{a} {b}" for words in _texts_words(record) for a, b in zip(words, words[1:])}
+    return _pairs(_texts_words(record))
+
+
+def _words(texts: list[list[str]]) -> set[str]:
+    return {word for words in texts for word in words}
+
+
+def _pairs(texts: list[list[str]]) -> set[str]:
+    return {f"{a} {b}" for words in texts for a, b in zip(words, words[1:])}
 
 
 def _texts_words(record: VideoRecord) -> list[list[str]]:
@@ -81,19 +89,20 @@ def word_targets(records: list[VideoRecord]) -> tuple[list[str], np.ndarray]:
 
     A frame encoder that only names single words may learn "red" and "star" from two different
     objects; naming "red star" as well, it must see which colour goes with which shape."""
-    per_video = [video_words(r) for r in records]
+    texts = [_texts_words(r) for r in records]
+    per_video = [_words(t) for t in texts]
     counts = Counter(word for words in per_video for word in words)
     low, high = MIN_SHARE * len(records), MAX_SHARE * len(records)
     words = {w for w, n in counts.items() if low <= n <= high}
-    pairs = [{p for p in video_pairs(r) if all(w in words for w in p.split(" "))} for r in records]
+    pairs = [{p for p in _pairs(t) if all(w in words for w in p.split(" "))} for t in texts]
     pair_counts = Counter(p for found in pairs for p in found)
     counts.update(pair_counts)
     candidates = words | {p for p, n in pair_counts.items() if low <= n <= high}
     vocab = sorted(candidates, key=lambda w: (-counts[w], w))[:MAX_WORDS]
     index = {w: i for i, w in enumerate(vocab)}
     targets = np.zeros((len(records), len(vocab)), dtype=np.float32)
-    for row, found in enumerate(zip(per_video, pairs)):
-        for word in (found[0] | found[1]) & index.keys():
+    for row, (video, video_pair) in enumerate(zip(per_video, pairs)):
+        for word in (video | video_pair) & index.keys():
             targets[row, index[word]] = 1.0
     return vocab, targets
 
