@@ -191,6 +191,8 @@ def main() -> int:
                         help="probe this trained run's frozen frame encoder instead of training variants")
     parser.add_argument("--out", type=Path, default=Path("bench/out/frame_encoder"))
     args = parser.parse_args()
+    if args.probe and not (args.probe / "best.pt").is_file():
+        parser.error(f"--probe {args.probe}: no best.pt there (give the folder of a trained run)")
     if args.threads:
         torch.set_num_threads(args.threads)
     # seed 7: no quality set uses it, so a probed run has never seen these videos
