@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from duomo.config import ConfigError
 from duomo.data.datasets import TaskVocab, split_records
 from duomo.data.manifest import load_manifest
 from duomo.data.media import cache_root, read_cached
@@ -60,7 +61,7 @@ def test_cached_frames_and_sound_are_what_the_encoders_give_live(run):
         frames = torch.from_numpy(media.frames).permute(0, 3, 1, 2).float().div(255.0).unsqueeze(0)
         mel = torch.from_numpy(media.mel.astype(np.float32)).unsqueeze(0)
         with torch.no_grad():
-            live_frames = model.encode_frames(frames, torch.ones(frames.shape[:2], dtype=torch.bool))[0]
+            live_frames = model.cached_frames(frames, torch.ones(frames.shape[:2], dtype=torch.bool))[0]
             live_sound, live_mask = model.encode_sound(mel, torch.ones(mel.shape[:2], dtype=torch.bool))
         assert live_mask.all()
         np.testing.assert_allclose(features[vid], live_frames.numpy(), rtol=1e-2, atol=1e-2)  # stored as float16
@@ -85,3 +86,42 @@ def test_running_the_frozen_encoders_counts_towards_the_time_cap(run, tmp_path, 
     out = tmp_path / "capped"
     fit(tiny_config("classify", manifest, *FROZEN, "train.epochs=1", "train.max_minutes=5"), out)
     assert load_checkpoint(out / "last.pt")["config"]["train"]["max_minutes"] == pytest.approx(3.5)
+
+
+def test_tune_video_proj_caches_the_trunk_and_trains_only_the_projection(run, tmp_path):
+    """With ``model.tune_video_proj`` the cache holds the wider trunk features; the convolutions
+    keep their first weights while the projection learns; and the model on cached trunk features
+    gives what it gives on the frames themselves (as ``eval`` and ``predict`` run it)."""
+    manifest, _ = run
+    tuned = [*FROZEN, "model.tune_video_proj=true"]
+    out = tmp_path / "tuned"
+    fit(tiny_config("classify", manifest, *tuned), out)
+    cfg = tiny_config("classify", manifest, *tuned)
+    vocab = TaskVocab.load(out / "vocab.json")
+    torch.manual_seed(cfg.train.seed)
+    model = build_model(cfg, vocab=vocab.tokenizer.words, num_outputs=vocab.num_outputs)
+    start = {name: value.clone() for name, value in model.state_dict().items()}
+    trained = load_checkpoint(out / "last.pt")["model"]
+    convs = [n for n in trained if n.startswith("video.features.") and n.endswith("weight")]
+    assert convs and all(torch.equal(trained[n], start[n]) for n in convs)
+    assert not torch.equal(trained["video.proj.weight"], start["video.proj.weight"])
+    model.load_state_dict(trained)
+    model.eval()
+    stamps, _ = prepare(split_records(load_manifest(manifest), "train"), cfg)
+    features = frozen_features(model, cfg, stamps)
+    vid = next(iter(stamps))
+    assert features[vid].shape == (cfg.data.num_frames, model.video.trunk_dim)
+    assert model.video.trunk_dim > cfg.model.dim
+    frames = torch.from_numpy(read_cached(cfg.data, vid, stamps[vid]).frames).permute(0, 3, 1, 2).float().div(255.0)
+    mask = torch.ones(1, len(frames), dtype=torch.bool)
+    with torch.no_grad():
+        live = model.video(frames.unsqueeze(0), mask)[0]
+        from_cache = model.video.project(torch.from_numpy(features[vid]))
+    torch.testing.assert_close(from_cache, live, rtol=2e-2, atol=2e-2)
+
+
+def test_tune_video_proj_needs_a_frozen_encoder(run):
+    manifest, _ = run
+    cfg = tiny_config("classify", manifest, "model.tune_video_proj=true")
+    with pytest.raises(ConfigError, match="model.tune_video_proj: only with model.freeze_video=true"):
+        build_model(cfg, vocab=["a"], num_outputs=2)

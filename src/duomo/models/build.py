@@ -103,6 +103,9 @@ INJECTED = {"dim", "vocab", "num_mels", "vocab_size", "num_answers", "num_classe
 
 def check(cfg: RunConfig) -> None:
     """Bind every Component's args to its class's signature, so a typo fails at startup."""
+    if cfg.model.tune_video_proj and not cfg.model.freeze_video:
+        raise ConfigError("model.tune_video_proj: only with model.freeze_video=true (unfrozen, the whole "
+                          "frame encoder trains anyway)")
     for where in TABLES:
         component = _component(cfg, where)
         if component is None:
@@ -166,7 +169,17 @@ def build_model(cfg: RunConfig, *, vocab: list[str], num_outputs: int) -> VideoT
     if m.freeze_video:
         for param in video.parameters():
             param.requires_grad_(False)
+        if m.tune_video_proj:
+            for module in video_tail(video):
+                module.requires_grad_(True)
     if m.freeze_audio and audio is not None:
         for param in audio.parameters():
             param.requires_grad_(False)
-    return VideoTextModel(dim=dim, video=video, temporal=temporal, audio=audio, text=text, fusion=fusion, head=head)
+    return VideoTextModel(dim=dim, video=video, temporal=temporal, audio=audio, text=text, fusion=fusion, head=head,
+                          cache_trunk=m.freeze_video and m.tune_video_proj)
+
+
+def video_tail(video: nn.Module) -> list[nn.Module]:
+    """The layers of a frame encoder after its trunk (``project``'s), which ``model.tune_video_proj``
+    keeps trainable."""
+    return [module for name in ("proj", "norm") if isinstance(module := getattr(video, name, None), nn.Module)]

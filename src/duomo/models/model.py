@@ -62,10 +62,13 @@ class VideoTextModel(nn.Module):
     fuses it with the row's text and hands the result to the task head."""
 
     def __init__(self, *, dim: int, video: nn.Module, temporal: nn.Module, audio: nn.Module | None,
-                 text: nn.Module, fusion: nn.Module, head: nn.Module):
+                 text: nn.Module, fusion: nn.Module, head: nn.Module, cache_trunk: bool = False):
         super().__init__()
         self.dim = dim
         self.video = video
+        self.cache_trunk = cache_trunk
+        """The feature cache holds the frame encoder's trunk features (``encode_trunk``) and the
+        model runs its ``project`` on them (``model.tune_video_proj``)."""
         self.temporal = temporal
         self.audio = audio
         self.text = text
@@ -77,8 +80,11 @@ class VideoTextModel(nn.Module):
         # the fusion can line up what is seen with what is heard.
         self.time_scale = nn.Parameter(torch.tensor(0.1))
 
-    def encode_frames(self, frames: Tensor, frame_mask: Tensor) -> Tensor:
-        """Per-frame features (V, T, D): what the feature cache stores for a frozen encoder."""
+    def cached_frames(self, frames: Tensor, frame_mask: Tensor) -> Tensor:
+        """What the feature cache stores for a frozen frame encoder: per-frame features (V, T, D),
+        or with ``cache_trunk`` the wider (V, T, trunk_dim) ones its projection reads."""
+        if self.cache_trunk:
+            return self.video.encode_trunk(frames, frame_mask)
         return self.video(frames, frame_mask)
 
     def encode_sound(self, mel: Tensor, mel_mask: Tensor) -> tuple[Tensor, Tensor]:
@@ -88,10 +94,12 @@ class VideoTextModel(nn.Module):
 
     def encode_media(self, batch: VideoBatch) -> tuple[Tensor, Tensor]:
         """Video and sound tokens (V, N, D) with mask (V, N), one entry per video."""
-        if batch.features is not None:
-            per_frame = batch.features
+        if batch.features is None:
+            per_frame = self.video(batch.frames, batch.frame_mask)
+        elif self.cache_trunk:  # padded frames stay zeros, as the encoder leaves them
+            per_frame = self.video.project(batch.features) * batch.frame_mask.unsqueeze(-1).to(batch.features.dtype)
         else:
-            per_frame = self.encode_frames(batch.frames, batch.frame_mask)
+            per_frame = batch.features
         tokens, mask = self.temporal(per_frame, batch.frame_mask)
         tokens = tokens + self.modality[0] + self.time_scale * time_code(_fractions(mask), self.dim)
         sound = sound_mask = None

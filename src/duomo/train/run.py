@@ -74,13 +74,14 @@ def frozen_features(model: VideoTextModel, cfg: RunConfig, stamps: dict[str, str
     """Per-frame features (T, D) of the frozen frame encoder for every video, computed once and
     kept in the FeatureStore under a key naming the encoder, its weights and the sampling."""
     key = FeatureKey(cfg.model.video.name, weights_digest(model.video),
-                     {"args": cfg.model.video.args, "dim": cfg.model.dim, **frames_key(cfg.data).settings})
+                     {"args": cfg.model.video.args, "dim": cfg.model.dim, "trunk": model.cache_trunk,
+                      **frames_key(cfg.data).settings})
     model.video.eval()
 
     def encode(chunk: list[str]) -> list[np.ndarray]:
         frames = np.stack([read_cached(cfg.data, vid, stamps[vid]).frames for vid in chunk])
         x = torch.from_numpy(frames).permute(0, 1, 4, 2, 3).float().div_(255.0)
-        return list(model.encode_frames(x, torch.ones(x.shape[:2], dtype=torch.bool)).numpy())
+        return list(model.cached_frames(x, torch.ones(x.shape[:2], dtype=torch.bool)).numpy())
 
     return _cached_outputs(key, cfg, stamps, encode, on_progress)
 

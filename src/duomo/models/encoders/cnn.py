@@ -83,7 +83,9 @@ class SmallCNNEncoder(nn.Module):
         per_stack = channels[-1] * (grid * grid + (1 if global_max else 0))
         self.luma_dim = per_stack if luma_branch else 0
         """Width of ``encode_stacks``'s luma features (0: no luma stack)."""
-        self.proj = nn.Linear(per_stack * (2 if luma_branch else 1), dim)
+        self.trunk_dim = per_stack * (2 if luma_branch else 1)
+        """Width of ``encode_trunk``'s features, what ``project`` reads."""
+        self.proj = nn.Linear(self.trunk_dim, dim)
         self.norm = nn.LayerNorm(dim)
         if weights:
             load_weights(self, weights)
@@ -104,13 +106,27 @@ class SmallCNNEncoder(nn.Module):
         """images (N, 3, H, W) float in [0, 1] -> (N, dim) features and the luma stack's own pooled
         features (N, C * (grid * grid [+ 1])), None without ``luma_branch``; pre-training gives the
         latter a head of its own, so the colour-blind stack learns to name what it can see alone."""
+        x = self.trunk_images(images)
+        return self.project(x), (x[:, -self.luma_dim:] if self.luma_dim else None)
+
+    def trunk_images(self, images: Tensor) -> Tensor:
+        """images (N, 3, H, W) float in [0, 1] -> (N, trunk_dim): each stack's pooled grid (and
+        maxima), colour first, before the projection."""
         normed = ((images - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
         x = self.pool(self.features(normed))  # (N, C * (grid * grid [+ 1]))
-        luma = None
         if self.luma is not None:
             luma = self.pool(self.luma(self.grey(images).contiguous(memory_format=torch.channels_last)))
             x = torch.cat([x, luma], dim=1)
-        return self.norm(self.proj(self.dropout(x))), luma
+        return x
+
+    def encode_trunk(self, frames: Tensor, frame_mask: Tensor) -> Tensor:
+        """frames (B, T, 3, H, W), frame_mask (B, T) -> (B, T, trunk_dim), zeros for padding;
+        ``project`` of it is ``forward``."""
+        return encode_valid_frames(self.trunk_images, frames, frame_mask, self.trunk_dim)
+
+    def project(self, x: Tensor) -> Tensor:
+        """(..., trunk_dim) -> (..., dim)."""
+        return self.norm(self.proj(self.dropout(x)))
 
     def grey(self, images: Tensor) -> Tensor:
         """(N, 3, H, W) in [0, 1] -> (N, 1, H, W) normalized luminance, remapped (``luma_remap``)."""

@@ -102,6 +102,8 @@ class PretrainedFrameEncoder(nn.Module):
             shape = tuple(probe.shape) if isinstance(probe, Tensor) else type(probe).__name__
             raise ConfigError(f"{path}: backbone must return (N, F) or (N, F, h, w), got {shape}")
         self.feature_dim = int(probe.shape[1])
+        self.trunk_dim = self.feature_dim
+        """Width of ``encode_trunk``'s features (the backbone's, pooled), what ``project`` reads."""
         self.proj = nn.Linear(self.feature_dim, dim)
 
     def train(self, mode: bool = True) -> "PretrainedFrameEncoder":
@@ -115,6 +117,18 @@ class PretrainedFrameEncoder(nn.Module):
 
     def encode_images(self, images: Tensor) -> Tensor:
         """images (N, 3, H, W) float in [0, 1] -> (N, dim)."""
+        return self.project(self.trunk_images(images))
+
+    def encode_trunk(self, frames: Tensor, frame_mask: Tensor) -> Tensor:
+        """frames (B, T, 3, H, W), frame_mask (B, T) -> (B, T, trunk_dim); ``project`` of it is ``forward``."""
+        return encode_valid_frames(self.trunk_images, frames, frame_mask, self.trunk_dim)
+
+    def project(self, x: Tensor) -> Tensor:
+        """(..., trunk_dim) -> (..., dim)."""
+        return self.proj(x)
+
+    def trunk_images(self, images: Tensor) -> Tensor:
+        """images (N, 3, H, W) float in [0, 1] -> (N, trunk_dim), the backbone's features."""
         images = (images - self.mean) / self.std
         if images.shape[-2:] != (self.image_size, self.image_size):
             images = F.interpolate(images, size=(self.image_size, self.image_size), mode="bilinear",
@@ -123,4 +137,4 @@ class PretrainedFrameEncoder(nn.Module):
             features = self.backbone(images)
         if features.dim() == 4:
             features = features.mean(dim=(2, 3))  # (N, F)
-        return self.proj(features)
+        return features

@@ -68,6 +68,8 @@ class ResNet18Encoder(nn.Module):
         self.layer2 = nn.Sequential(BasicBlock(widths[0], widths[1], 2), BasicBlock(widths[1], widths[1], 1))
         self.layer3 = nn.Sequential(BasicBlock(widths[1], widths[2], 2), BasicBlock(widths[2], widths[2], 1))
         self.layer4 = nn.Sequential(BasicBlock(widths[2], widths[3], 2), BasicBlock(widths[3], widths[3], 1))
+        self.trunk_dim = widths[3]
+        """Width of ``encode_trunk``'s features (the pooled last stage), what ``project`` reads."""
         self.proj = nn.Linear(widths[3], dim)
         for module in self.modules():
             if isinstance(module, nn.Conv2d):
@@ -82,7 +84,19 @@ class ResNet18Encoder(nn.Module):
 
     def encode_images(self, images: Tensor) -> Tensor:
         """images (N, 3, H, W) float in [0, 1] -> (N, dim)."""
+        return self.project(self.trunk_images(images))
+
+    def trunk_images(self, images: Tensor) -> Tensor:
+        """images (N, 3, H, W) float in [0, 1] -> (N, trunk_dim), the last stage's mean."""
         x = ((images - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
         x = self.maxpool(F.relu(self.bn1(self.conv1(x)), inplace=True))
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))  # (N, 8 * width, H / 32, W / 32)
-        return self.proj(x.mean(dim=(2, 3)))
+        return x.mean(dim=(2, 3))
+
+    def encode_trunk(self, frames: Tensor, frame_mask: Tensor) -> Tensor:
+        """frames (B, T, 3, H, W), frame_mask (B, T) -> (B, T, trunk_dim); ``project`` of it is ``forward``."""
+        return encode_valid_frames(self.trunk_images, frames, frame_mask, self.trunk_dim)
+
+    def project(self, x: Tensor) -> Tensor:
+        """(..., trunk_dim) -> (..., dim)."""
+        return self.proj(x)
