@@ -85,6 +85,17 @@ def test_frame_encoder_shapes_and_zero_padding(name, backbone_path):
 
 
 @pytest.mark.parametrize("name", FRAME_ENCODERS)
+def test_frame_encoder_is_its_projection_of_its_trunk(name, backbone_path):
+    """``project(encode_trunk(...))`` is ``forward`` (what ``model.tune_video_proj`` caches and
+    trains on); the trunk is wider than the output, zero on padding."""
+    encoder = make_frame_encoder(name, backbone_path).eval()
+    frames, mask = frame_inputs()
+    trunk = encoder.encode_trunk(frames, mask)
+    assert trunk.shape == (2, 4, encoder.trunk_dim) and torch.all(trunk[1, 2:] == 0)
+    torch.testing.assert_close(encoder.project(trunk)[mask], encoder(frames, mask)[mask], atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", FRAME_ENCODERS)
 def test_frame_encoder_padding_invariance(name, backbone_path):
     encoder = make_frame_encoder(name, backbone_path).eval()
     frames, mask = frame_inputs()
