@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import torch
 
-from duomo.config import ConfigError
 from duomo.data.datasets import TaskVocab, split_records
 from duomo.data.manifest import load_manifest
 from duomo.data.media import cache_root, read_cached
@@ -120,8 +119,11 @@ def test_tune_video_proj_caches_the_trunk_and_trains_only_the_projection(run, tm
     torch.testing.assert_close(from_cache, live, rtol=2e-2, atol=2e-2)
 
 
-def test_tune_video_proj_needs_a_frozen_encoder(run):
+
+def test_tune_video_proj_without_freezing_trains_the_whole_encoder(run):
+    """A preset's tune_video_proj with ``--set model.freeze_video=false``: everything trains, the
+    frames are not cached."""
     manifest, _ = run
     cfg = tiny_config("classify", manifest, "model.tune_video_proj=true")
-    with pytest.raises(ConfigError, match="model.tune_video_proj: only with model.freeze_video=true"):
-        build_model(cfg, vocab=["a"], num_outputs=2)
+    model = build_model(cfg, vocab=["a"], num_outputs=2)
+    assert not model.cache_trunk and all(p.requires_grad for p in model.video.parameters())

@@ -103,9 +103,6 @@ INJECTED = {"dim", "vocab", "num_mels", "vocab_size", "num_answers", "num_classe
 
 def check(cfg: RunConfig) -> None:
     """Bind every Component's args to its class's signature, so a typo fails at startup."""
-    if cfg.model.tune_video_proj and not cfg.model.freeze_video:
-        raise ConfigError("model.tune_video_proj: only with model.freeze_video=true (unfrozen, the whole "
-                          "frame encoder trains anyway)")
     for where in TABLES:
         component = _component(cfg, where)
         if component is None:
