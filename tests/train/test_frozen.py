@@ -19,7 +19,7 @@ from duomo.train.run import fit, frozen_features, frozen_sound, prepare
 from tests.helpers.learning import make_tiny_world, tiny_config
 
 FROZEN = ["train.epochs=2", "train.batch_size=2", "data.use_audio=true", "model.freeze_video=true",
-          "model.freeze_audio=true", "model.audio.args={channels: [4, 8, 8], time_stride: 8}"]
+          "model.freeze_audio=true", "model.tune_video_proj=false", "model.audio.args={channels: [4, 8, 8], time_stride: 8}"]
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +107,10 @@ def test_tune_video_proj_caches_the_trunk_and_trains_only_the_projection(run, tm
     model.load_state_dict(trained)
     model.eval()
     stamps, _ = prepare(split_records(load_manifest(manifest), "train"), cfg)
+    folders_before = sorted(p.name for p in cache_root(cfg.data).iterdir())
     features = frozen_features(model, cfg, stamps)
+    # the trunk's key leaves out the projection, which trained: what training cached is reused
+    assert sorted(p.name for p in cache_root(cfg.data).iterdir()) == folders_before
     vid = next(iter(stamps))
     assert features[vid].shape == (cfg.data.num_frames, model.video.trunk_dim)
     assert model.video.trunk_dim > cfg.model.dim

@@ -176,7 +176,11 @@ def build_model(cfg: RunConfig, *, vocab: list[str], num_outputs: int) -> VideoT
                           cache_trunk=m.freeze_video and m.tune_video_proj)
 
 
+VIDEO_TAIL = ("proj", "norm")
+"""Names of a frame encoder's layers after its trunk (``project``'s), which ``model.tune_video_proj``
+keeps trainable and whose weights the trunk features in the cache do not depend on."""
+
+
 def video_tail(video: nn.Module) -> list[nn.Module]:
-    """The layers of a frame encoder after its trunk (``project``'s), which ``model.tune_video_proj``
-    keeps trainable."""
-    return [module for name in ("proj", "norm") if isinstance(module := getattr(video, name, None), nn.Module)]
+    """The frame encoder's ``VIDEO_TAIL`` layers it has."""
+    return [module for name in VIDEO_TAIL if isinstance(module := getattr(video, name, None), nn.Module)]

@@ -26,7 +26,7 @@ from duomo.data.collate import pad_sequences
 from duomo.data.datasets import DatasetError, TaskVocab, VideoDataset, build_vocab, split_records
 from duomo.data.manifest import VideoRecord, load_manifest
 from duomo.data.media import cache_root, frames_key, mel_key, prepare_media, read_cached
-from duomo.models.build import build_model, check
+from duomo.models.build import VIDEO_TAIL, build_model, check
 from duomo.models.model import VideoTextModel
 from duomo.store.features import FeatureKey, FeatureStore
 from duomo.train.loop import Progress, TrainResult, train
@@ -60,10 +60,13 @@ def prepare(records: list[VideoRecord], cfg: RunConfig,
     return {vid: stamp for vid, (_, stamp) in prepared.ready.items()}, prepared.failed
 
 
-def weights_digest(module: torch.nn.Module) -> str:
-    """A short hash of ``module``'s state (names and values): part of a frozen encoder's cache key."""
+def weights_digest(module: torch.nn.Module, skip: tuple[str, ...] = ()) -> str:
+    """A short hash of ``module``'s state (names and values), less its submodules named in ``skip``:
+    part of a frozen encoder's cache key."""
     weights = hashlib.sha1()
     for name, tensor in sorted(module.state_dict().items()):
+        if name.split(".")[0] in skip:
+            continue
         weights.update(name.encode())
         weights.update(tensor.detach().cpu().numpy().tobytes())
     return weights.hexdigest()[:16]
@@ -73,7 +76,8 @@ def frozen_features(model: VideoTextModel, cfg: RunConfig, stamps: dict[str, str
                     on_progress: Callable[[int, int], None] | None = None) -> dict[str, np.ndarray]:
     """Per-frame features (T, D) of the frozen frame encoder for every video, computed once and
     kept in the FeatureStore under a key naming the encoder, its weights and the sampling."""
-    key = FeatureKey(cfg.model.video.name, weights_digest(model.video),
+    # trunk features do not depend on the projection, which trains on: a tuned run's eval reuses them
+    key = FeatureKey(cfg.model.video.name, weights_digest(model.video, VIDEO_TAIL if model.cache_trunk else ()),
                      {"args": cfg.model.video.args, "dim": cfg.model.dim, "trunk": model.cache_trunk,
                       **frames_key(cfg.data).settings})
     model.video.eval()
