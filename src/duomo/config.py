@@ -78,8 +78,8 @@ class ModelConfig:
     tune_video_proj: bool = False
     """With freeze_video: the frame encoder's last layer, its projection to ``dim``, still trains
     with the task, and the cache holds the wider features it reads (``trunk_dim``). Pre-training
-    teaches that projection to keep what names things and drop the rest, such as where they are;
-    trained with the task it can take back what the task needs (which way something moves).
+    asks that projection only to name what is in a frame, not where it is or how big; trained
+    with the task it can keep what the task needs (which way something moves).
     Without freeze_video the whole encoder trains and this changes nothing."""
     freeze_audio: bool = False
     """Freeze the sound encoder and cache its tokens on disk (computed once per video)."""

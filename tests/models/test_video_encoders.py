@@ -15,6 +15,7 @@ from duomo.models.encoders.audio import MelCNNEncoder
 from duomo.models.encoders.cnn import SmallCNNEncoder
 from duomo.models.encoders.pretrained import PretrainedFrameEncoder
 from duomo.models.encoders.resnet import ResNet18Encoder
+from duomo.models.layers import encode_valid_frames
 from duomo.models.encoders.temporal import (
     MeanTemporalEncoder,
     RecurrentTemporalEncoder,
@@ -86,11 +87,11 @@ def test_frame_encoder_shapes_and_zero_padding(name, backbone_path):
 
 @pytest.mark.parametrize("name", FRAME_ENCODERS)
 def test_frame_encoder_is_its_projection_of_its_trunk(name, backbone_path):
-    """``project(encode_trunk(...))`` is ``forward`` (what ``model.tune_video_proj`` caches and
-    trains on); the trunk is wider than the output, zero on padding."""
+    """``project`` of ``trunk_images`` is ``forward`` (what ``model.tune_video_proj`` caches and
+    trains on); over the valid frames the trunk is zero on padding."""
     encoder = make_frame_encoder(name, backbone_path).eval()
     frames, mask = frame_inputs()
-    trunk = encoder.encode_trunk(frames, mask)
+    trunk = encode_valid_frames(encoder.trunk_images, frames, mask, encoder.trunk_dim)
     assert trunk.shape == (2, 4, encoder.trunk_dim) and torch.all(trunk[1, 2:] == 0)
     torch.testing.assert_close(encoder.project(trunk)[mask], encoder(frames, mask)[mask], atol=1e-5, rtol=1e-5)
 

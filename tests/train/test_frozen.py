@@ -94,8 +94,8 @@ def test_tune_video_proj_caches_the_trunk_and_trains_only_the_projection(run, tm
     manifest, _ = run
     tuned = [*FROZEN, "model.tune_video_proj=true"]
     out = tmp_path / "tuned"
-    fit(tiny_config("classify", manifest, *tuned), out)
     cfg = tiny_config("classify", manifest, *tuned)
+    fit(cfg, out)
     vocab = TaskVocab.load(out / "vocab.json")
     torch.manual_seed(cfg.train.seed)
     model = build_model(cfg, vocab=vocab.tokenizer.words, num_outputs=vocab.num_outputs)
@@ -120,7 +120,6 @@ def test_tune_video_proj_caches_the_trunk_and_trains_only_the_projection(run, tm
         live = model.video(frames.unsqueeze(0), mask)[0]
         from_cache = model.video.project(torch.from_numpy(features[vid]))
     torch.testing.assert_close(from_cache, live, rtol=2e-2, atol=2e-2)
-
 
 
 def test_tune_video_proj_without_freezing_trains_the_whole_encoder(run):

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from duomo.batch import Fused, HeadOutput, VideoBatch
-from duomo.models.layers import time_code
+from duomo.models.layers import encode_valid_frames, time_code
 
 
 class FrameEncoder(Protocol):
@@ -67,8 +67,8 @@ class VideoTextModel(nn.Module):
         self.dim = dim
         self.video = video
         self.cache_trunk = cache_trunk
-        """The feature cache holds the frame encoder's trunk features (``encode_trunk``) and the
-        model runs its ``project`` on them (``model.tune_video_proj``)."""
+        """The feature cache holds the frame encoder's trunk features (its ``trunk_images``, before
+        ``project``) and the model runs its ``project`` on them (``model.tune_video_proj``)."""
         self.temporal = temporal
         self.audio = audio
         self.text = text
@@ -84,7 +84,7 @@ class VideoTextModel(nn.Module):
         """What the feature cache stores for a frozen frame encoder: per-frame features (V, T, D),
         or with ``cache_trunk`` the wider (V, T, trunk_dim) ones its projection reads."""
         if self.cache_trunk:
-            return self.video.encode_trunk(frames, frame_mask)
+            return encode_valid_frames(self.video.trunk_images, frames, frame_mask, self.video.trunk_dim)
         return self.video(frames, frame_mask)
 
     def encode_sound(self, mel: Tensor, mel_mask: Tensor) -> tuple[Tensor, Tensor]:

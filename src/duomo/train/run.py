@@ -74,8 +74,9 @@ def weights_digest(module: torch.nn.Module, skip: tuple[str, ...] = ()) -> str:
 
 def frozen_features(model: VideoTextModel, cfg: RunConfig, stamps: dict[str, str],
                     on_progress: Callable[[int, int], None] | None = None) -> dict[str, np.ndarray]:
-    """Per-frame features (T, D) of the frozen frame encoder for every video, computed once and
-    kept in the FeatureStore under a key naming the encoder, its weights and the sampling."""
+    """Per-frame features (T, D) of the frozen frame encoder for every video, or (T, trunk_dim)
+    before its projection with ``model.cache_trunk``, computed once and kept in the FeatureStore
+    under a key naming the encoder, its weights and the sampling."""
     # trunk features do not depend on the projection, which trains on: a tuned run's eval reuses them
     key = FeatureKey(cfg.model.video.name, weights_digest(model.video, VIDEO_TAIL if model.cache_trunk else ()),
                      {"args": cfg.model.video.args, "dim": cfg.model.dim, "trunk": model.cache_trunk,

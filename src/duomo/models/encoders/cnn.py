@@ -84,7 +84,7 @@ class SmallCNNEncoder(nn.Module):
         self.luma_dim = per_stack if luma_branch else 0
         """Width of ``encode_stacks``'s luma features (0: no luma stack)."""
         self.trunk_dim = per_stack * (2 if luma_branch else 1)
-        """Width of ``encode_trunk``'s features, what ``project`` reads."""
+        """Width of ``trunk_images``' features, what ``project`` reads."""
         self.proj = nn.Linear(self.trunk_dim, dim)
         self.norm = nn.LayerNorm(dim)
         if weights:
@@ -118,11 +118,6 @@ class SmallCNNEncoder(nn.Module):
             luma = self.pool(self.luma(self.grey(images).contiguous(memory_format=torch.channels_last)))
             x = torch.cat([x, luma], dim=1)
         return x
-
-    def encode_trunk(self, frames: Tensor, frame_mask: Tensor) -> Tensor:
-        """frames (B, T, 3, H, W), frame_mask (B, T) -> (B, T, trunk_dim), zeros for padding;
-        ``project`` of it is ``forward``."""
-        return encode_valid_frames(self.trunk_images, frames, frame_mask, self.trunk_dim)
 
     def project(self, x: Tensor) -> Tensor:
         """(..., trunk_dim) -> (..., dim)."""

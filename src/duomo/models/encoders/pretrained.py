@@ -103,7 +103,7 @@ class PretrainedFrameEncoder(nn.Module):
             raise ConfigError(f"{path}: backbone must return (N, F) or (N, F, h, w), got {shape}")
         self.feature_dim = int(probe.shape[1])
         self.trunk_dim = self.feature_dim
-        """Width of ``encode_trunk``'s features (the backbone's, pooled), what ``project`` reads."""
+        """Width of ``trunk_images``' features (the backbone's, pooled), what ``project`` reads."""
         self.proj = nn.Linear(self.feature_dim, dim)
 
     def train(self, mode: bool = True) -> "PretrainedFrameEncoder":
@@ -118,10 +118,6 @@ class PretrainedFrameEncoder(nn.Module):
     def encode_images(self, images: Tensor) -> Tensor:
         """images (N, 3, H, W) float in [0, 1] -> (N, dim)."""
         return self.project(self.trunk_images(images))
-
-    def encode_trunk(self, frames: Tensor, frame_mask: Tensor) -> Tensor:
-        """frames (B, T, 3, H, W), frame_mask (B, T) -> (B, T, trunk_dim); ``project`` of it is ``forward``."""
-        return encode_valid_frames(self.trunk_images, frames, frame_mask, self.trunk_dim)
 
     def project(self, x: Tensor) -> Tensor:
         """(..., trunk_dim) -> (..., dim)."""

@@ -69,7 +69,7 @@ class ResNet18Encoder(nn.Module):
         self.layer3 = nn.Sequential(BasicBlock(widths[1], widths[2], 2), BasicBlock(widths[2], widths[2], 1))
         self.layer4 = nn.Sequential(BasicBlock(widths[2], widths[3], 2), BasicBlock(widths[3], widths[3], 1))
         self.trunk_dim = widths[3]
-        """Width of ``encode_trunk``'s features (the pooled last stage), what ``project`` reads."""
+        """Width of ``trunk_images``' features (the pooled last stage), what ``project`` reads."""
         self.proj = nn.Linear(widths[3], dim)
         for module in self.modules():
             if isinstance(module, nn.Conv2d):
@@ -92,10 +92,6 @@ class ResNet18Encoder(nn.Module):
         x = self.maxpool(F.relu(self.bn1(self.conv1(x)), inplace=True))
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))  # (N, 8 * width, H / 32, W / 32)
         return x.mean(dim=(2, 3))
-
-    def encode_trunk(self, frames: Tensor, frame_mask: Tensor) -> Tensor:
-        """frames (B, T, 3, H, W), frame_mask (B, T) -> (B, T, trunk_dim); ``project`` of it is ``forward``."""
-        return encode_valid_frames(self.trunk_images, frames, frame_mask, self.trunk_dim)
 
     def project(self, x: Tensor) -> Tensor:
         """(..., trunk_dim) -> (..., dim)."""
