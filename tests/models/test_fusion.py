@@ -200,3 +200,25 @@ def test_cross_attention_without_text_matches_fully_masked_text():
         masked_text = fusion(video, video_mask, text, torch.zeros_like(text_mask))
     torch.testing.assert_close(no_text.pooled, masked_text.pooled, atol=1e-5, rtol=0)
     torch.testing.assert_close(no_text.tokens, masked_text.tokens[:, : video.shape[1]], atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("video_attends", [False, True])
+def test_cross_attention_per_video_rows_match_repeated_videos(video_attends):
+    """Called with one row per video and ``rows`` (what VideoTextModel does when many questions
+    share a video), cross-attention gives what it gives on the videos repeated per row, rows in
+    any order and with any number per video; the gradient reaches the video."""
+    torch.manual_seed(0)
+    fusion = CrossAttentionFusion(dim=D, num_layers=2, num_heads=2, ff_mult=2, video_attends=video_attends).eval()
+    video, video_mask, _, _ = make_inputs(batch_size=3)
+    video_mask[0, 1] = False
+    rows = torch.tensor([2, 0, 0, 2, 1, 2])
+    _, _, text, text_mask = make_inputs(batch_size=len(rows), num_text=4, seed=1)
+    text_mask[3, 1:] = False
+    video.requires_grad_(True)
+    by_row = fusion(video, video_mask, text, text_mask, rows=rows)
+    repeated = fusion(video[rows], video_mask[rows], text, text_mask)
+    torch.testing.assert_close(by_row.tokens, repeated.tokens, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(by_row.pooled, repeated.pooled, atol=1e-5, rtol=1e-5)
+    assert torch.equal(by_row.mask, repeated.mask)
+    (by_row.pooled * torch.randn(by_row.pooled.shape)).sum().backward()  # a LayerNorm's plain sum has no gradient
+    assert video.grad is not None and video.grad[1].abs().sum() > 0
