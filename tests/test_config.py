@@ -117,7 +117,8 @@ def test_wrong_type_names_the_key(override, expected):
 @pytest.mark.parametrize(
     "override, key",
     [("data.num_frames=0", "data.num_frames"), ("data.frame_size=4", "data.frame_size"),
-     ("train.batch_size=0", "train.batch_size"), ("model.dim=0", "model.dim")],
+     ("train.batch_size=0", "train.batch_size"), ("model.dim=0", "model.dim"),
+     ("model.video_tokens=cells", "model.video_tokens")],
 )
 def test_cross_field_rules_name_the_setting(override, key):
     with pytest.raises(ConfigError, match=rf"^{key}: "):

@@ -67,6 +67,9 @@ class DataConfig:
     """Processes decoding videos into the cache."""
 
 
+VIDEO_TOKENS = ("frame", "grid")
+
+
 @dataclass
 class ModelConfig:
     dim: int = 256
@@ -81,6 +84,14 @@ class ModelConfig:
     asks that projection only to name what is in a frame, not where it is or how big; trained
     with the task it can keep what the task needs (which way something moves).
     Without freeze_video the whole encoder trains and this changes nothing."""
+    video_tokens: str = "frame"
+    """What the fusion sees of each frame: "frame", one token (the frame encoder's output), or
+    "grid", one token per cell of the encoder's spatial grid (``cells``): a shared projection of
+    the cell's features plus a learned code of the cell, each cell followed through time by the
+    temporal encoder on its own. What is where stays apart (which colour goes with which shape,
+    which object moves), where one token per frame has to pack it into one vector. Encoders that
+    pool to one vector (resnet18, pretrained) give one cell. The moment and summarize heads need
+    one token per frame and refuse "grid"."""
     freeze_audio: bool = False
     """Freeze the sound encoder and cache its tokens on disk (computed once per video)."""
     temporal: Component = field(default_factory=lambda: Component("transformer"))
@@ -150,6 +161,9 @@ class RunConfig:
             raise ConfigError("train.batch_size: must be at least 1")
         if self.model.dim < 1:
             raise ConfigError("model.dim: must be positive")
+        if self.model.video_tokens not in VIDEO_TOKENS:
+            raise ConfigError(f"model.video_tokens: must be one of {', '.join(VIDEO_TOKENS)}, "
+                              f"got {self.model.video_tokens!r}")
 
 
 def preset_path(name_or_path: str) -> Path:

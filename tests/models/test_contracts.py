@@ -435,3 +435,38 @@ def test_model_from_preset(task, preset):
         padded_logits = padded_logits[:, : plain.logits.shape[1]]
     # extra masked frames, sound frames and text tokens leave the whole model's output alone
     torch.testing.assert_close(padded_logits, plain.logits, atol=1e-4, rtol=0)
+
+
+def test_grid_tokens_follow_each_cell_through_time_apart():
+    """``model.video_tokens: grid``: one token per cell and frame; changing what one cell holds,
+    in every frame, changes that cell's tokens and no other's before fusion."""
+    cfg = tiny_config("qa")
+    cfg.model.video_tokens = "grid"
+    cfg.data.use_audio = False
+    torch.manual_seed(0)
+    model = build.build_model(cfg, vocab=VOCAB, num_outputs=K).eval()
+    cells, _ = model.video.cell_shape
+    assert cells == 2 * 2 + 1  # the tiny grid's cells and the global maxima
+    batch = model_batch("qa", cfg)
+    trunk = torch.rand(2, T, model.video.trunk_dim, generator=torch.Generator().manual_seed(2))
+    trunk = trunk * batch.frame_mask.unsqueeze(-1)
+    where = model.video.cells(torch.arange(model.video.trunk_dim, dtype=torch.float32)).long()  # (cells, width)
+    changed = trunk.clone()
+    changed[..., where[1]] += 1.0
+    changed = changed * batch.frame_mask.unsqueeze(-1)
+    with torch.no_grad():
+        tokens, mask = model.encode_media(dataclasses.replace(batch, frames=None, features=trunk))
+        other, _ = model.encode_media(dataclasses.replace(batch, frames=None, features=changed))
+    assert tokens.shape == (2, cells * T, D) and torch.equal(mask[1].view(cells, T)[0], batch.frame_mask[1])
+    per_cell, other = tokens.view(2, cells, T, D), other.view(2, cells, T, D)
+    assert not torch.allclose(per_cell[:, 1], other[:, 1])
+    torch.testing.assert_close(per_cell[:, [0, 2, 3, 4]], other[:, [0, 2, 3, 4]], atol=0, rtol=0)
+    assert not mask.view(2, cells, T)[1, :, T - 1].any()  # video 1's padded frame gives no token
+
+
+def test_grid_tokens_refuse_heads_that_read_frames():
+    for task, preset in (("retrieval", "retrieval_moment"), ("summarize", "summarize")):
+        cfg = tiny_config(task, preset)
+        cfg.model.video_tokens = "grid"
+        with pytest.raises(ConfigError, match=r"^model\.video_tokens: the (moment|summarize) head needs one token per frame"):
+            build.check(cfg)

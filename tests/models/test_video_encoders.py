@@ -12,7 +12,7 @@ from torch import nn
 
 from duomo.config import ConfigError
 from duomo.models.encoders.audio import MelCNNEncoder
-from duomo.models.encoders.cnn import SmallCNNEncoder
+from duomo.models.encoders.cnn import FRAME_MEAN, FRAME_STD, SmallCNNEncoder
 from duomo.models.encoders.pretrained import PretrainedFrameEncoder
 from duomo.models.encoders.resnet import ResNet18Encoder
 from duomo.models.layers import encode_valid_frames
@@ -94,6 +94,37 @@ def test_frame_encoder_is_its_projection_of_its_trunk(name, backbone_path):
     trunk = encode_valid_frames(encoder.trunk_images, frames, mask, encoder.trunk_dim)
     assert trunk.shape == (2, 4, encoder.trunk_dim) and torch.all(trunk[1, 2:] == 0)
     torch.testing.assert_close(encoder.project(trunk)[mask], encoder(frames, mask)[mask], atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", FRAME_ENCODERS)
+def test_cells_regroup_the_trunk(name, backbone_path):
+    """``cells`` (what ``model.video_tokens: grid`` reads) holds every trunk number once, in
+    ``cell_shape``."""
+    encoder = make_frame_encoder(name, backbone_path).eval()
+    trunk = encoder.trunk_images(torch.rand(3, 3, 32, 32))
+    cells = encoder.cells(trunk)
+    assert cells.shape == (3, *encoder.cell_shape)
+    assert torch.equal(cells.flatten(1).sort(dim=1).values, trunk.sort(dim=1).values)
+
+
+@pytest.mark.parametrize("global_max", [False, True])
+def test_small_cnn_cells_are_each_place_of_both_stacks(global_max):
+    """Cell r * grid + c holds the colour stack's pooled map at row r, column c, then the luma
+    stack's at the same place; with global_max one last cell holds both stacks' maxima."""
+    torch.manual_seed(0)
+    encoder = SmallCNNEncoder(dim=D, channels=(8, 8, 8, 12), grid=2, stem="conv", luma_branch=True,
+                              global_max=global_max).eval()
+    images = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        cells = encoder.cells(encoder.trunk_images(images))
+        colour = encoder.features((images - FRAME_MEAN) / FRAME_STD)  # (2, 12, 2, 2)
+        luma = encoder.luma(encoder.grey(images))
+    assert encoder.cell_shape == (5 if global_max else 4, 24) and cells.shape == (2, *encoder.cell_shape)
+    for row in range(2):
+        for col in range(2):
+            torch.testing.assert_close(cells[:, row * 2 + col], torch.cat([colour[:, :, row, col], luma[:, :, row, col]], 1))
+    if global_max:
+        torch.testing.assert_close(cells[:, 4], torch.cat([colour.amax(dim=(2, 3)), luma.amax(dim=(2, 3))], 1))
 
 
 @pytest.mark.parametrize("name", FRAME_ENCODERS)

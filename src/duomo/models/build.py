@@ -135,6 +135,8 @@ def _component(cfg: RunConfig, where: str) -> Component | None:
                                                                                                    "late_concat"):
         raise ConfigError(f"model.fusion.name: the summarize head reads the frame tokens first; use attention, "
                           f"separate or late_concat, not {cfg.model.fusion.name!r}")
+    if where == "model.head" and component.name in ("moment", "summarize") and cfg.model.video_tokens != "frame":
+        raise ConfigError(f"model.video_tokens: the {component.name} head needs one token per frame; use frame")
     if where == "model.head" and component.name == "moment" and cfg.model.temporal.name == "mean":
         raise ConfigError("model.temporal.name: the moment head needs one token per frame; mean keeps one per video")
     return component
@@ -166,14 +168,15 @@ def build_model(cfg: RunConfig, *, vocab: list[str], num_outputs: int) -> VideoT
     if m.freeze_video:
         for param in video.parameters():
             param.requires_grad_(False)
-        if m.tune_video_proj:
+        if m.tune_video_proj and m.video_tokens == "frame":  # grid tokens have a projection of their own
             for module in video_tail(video):
                 module.requires_grad_(True)
     if m.freeze_audio and audio is not None:
         for param in audio.parameters():
             param.requires_grad_(False)
     return VideoTextModel(dim=dim, video=video, temporal=temporal, audio=audio, text=text, fusion=fusion, head=head,
-                          cache_trunk=m.freeze_video and m.tune_video_proj)
+                          cache_trunk=m.freeze_video and (m.tune_video_proj or m.video_tokens == "grid"),
+                          grid_tokens=m.video_tokens == "grid")
 
 
 VIDEO_TAIL = ("proj", "norm")

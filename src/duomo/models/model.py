@@ -42,7 +42,10 @@ class TextEncoder(Protocol):
 
 
 class Fusion(Protocol):
-    """video (B, N, D), mask (B, N) + text (B, L, D), mask (B, L) -> Fused. L may be 0."""
+    """video (B, N, D), mask (B, N) + text (B, L, D), mask (B, L) -> Fused. L may be 0.
+
+    A fusion whose class sets ``takes_rows = True`` is also called with one video row per video
+    and ``rows=`` (B,) long, the video of each text row, so it can do per-video work once."""
 
     def __call__(self, video: Tensor, video_mask: Tensor, text: Tensor, text_mask: Tensor) -> Fused: ...
 
@@ -62,13 +65,23 @@ class VideoTextModel(nn.Module):
     fuses it with the row's text and hands the result to the task head."""
 
     def __init__(self, *, dim: int, video: nn.Module, temporal: nn.Module, audio: nn.Module | None,
-                 text: nn.Module, fusion: nn.Module, head: nn.Module, cache_trunk: bool = False):
+                 text: nn.Module, fusion: nn.Module, head: nn.Module, cache_trunk: bool = False,
+                 grid_tokens: bool = False):
         super().__init__()
         self.dim = dim
         self.video = video
         self.cache_trunk = cache_trunk
         """The feature cache holds the frame encoder's trunk features (its ``trunk_images``, before
         ``project``) and the model runs its ``project`` on them (``model.tune_video_proj``)."""
+        self.grid_tokens = grid_tokens
+        """One token per grid cell of each frame (``model.video_tokens: grid``), each cell's run
+        through time encoded on its own; the cells are read from the encoder's trunk."""
+        if grid_tokens:
+            cells, width = video.cell_shape
+            self.cell_proj = nn.Linear(width, dim)
+            self.cell_norm = nn.LayerNorm(dim)
+            self.cell_code = nn.Parameter(torch.zeros(cells, dim))  # where each cell is
+            nn.init.normal_(self.cell_code, std=0.02)
         self.temporal = temporal
         self.audio = audio
         self.text = text
@@ -94,14 +107,17 @@ class VideoTextModel(nn.Module):
 
     def encode_media(self, batch: VideoBatch) -> tuple[Tensor, Tensor]:
         """Video and sound tokens (V, N, D) with mask (V, N), one entry per video."""
-        if batch.features is None:
-            per_frame = self.video(batch.frames, batch.frame_mask)
-        elif self.cache_trunk:  # padded frames stay zeros, as the encoder leaves them
-            per_frame = self.video.project(batch.features) * batch.frame_mask.unsqueeze(-1).to(batch.features.dtype)
+        if self.grid_tokens:
+            tokens, mask = self.encode_cells(batch)
         else:
-            per_frame = batch.features
-        tokens, mask = self.temporal(per_frame, batch.frame_mask)
-        tokens = tokens + self.modality[0] + self.time_scale * time_code(_fractions(mask), self.dim)
+            if batch.features is None:
+                per_frame = self.video(batch.frames, batch.frame_mask)
+            elif self.cache_trunk:  # padded frames stay zeros, as the encoder leaves them
+                per_frame = self.video.project(batch.features) * batch.frame_mask.unsqueeze(-1).to(batch.features.dtype)
+            else:
+                per_frame = batch.features
+            tokens, mask = self.temporal(per_frame, batch.frame_mask)
+            tokens = tokens + self.modality[0] + self.time_scale * time_code(_fractions(mask), self.dim)
         sound = sound_mask = None
         if batch.sound is not None:  # a frozen sound encoder's cached tokens
             sound, sound_mask = batch.sound, batch.sound_mask
@@ -113,6 +129,21 @@ class VideoTextModel(nn.Module):
             mask = torch.cat([mask, sound_mask], dim=1)
         return tokens, mask
 
+    def encode_cells(self, batch: VideoBatch) -> tuple[Tensor, Tensor]:
+        """``grid_tokens``: frame tokens (V, S * T', D), cell-major, and mask, from the trunk
+        (cached, or run here on the real frames)."""
+        trunk = batch.features
+        if trunk is None:
+            trunk = encode_valid_frames(self.video.trunk_images, batch.frames, batch.frame_mask, self.video.trunk_dim)
+        cells = self.cell_norm(self.cell_proj(self.video.cells(trunk))) + self.cell_code  # (V, T, S, D)
+        videos, frames, num_cells, dim = cells.shape
+        frame_mask = batch.frame_mask
+        cells = cells * frame_mask[:, :, None, None].to(cells.dtype)  # padded frames stay zeros
+        per_cell = cells.transpose(1, 2).reshape(videos * num_cells, frames, dim)
+        tokens, mask = self.temporal(per_cell, frame_mask.repeat_interleave(num_cells, dim=0))
+        tokens = tokens + self.modality[0] + self.time_scale * time_code(_fractions(mask), dim)
+        return tokens.reshape(videos, -1, dim), mask.reshape(videos, -1)
+
     def fuse(self, batch: VideoBatch) -> Fused:
         media, media_mask = self.encode_media(batch)
         if batch.text_ids is None:
@@ -123,9 +154,11 @@ class VideoTextModel(nn.Module):
             if batch.rows is None:
                 return fused
             return Fused(tokens=fused.tokens[batch.rows], mask=fused.mask[batch.rows], pooled=fused.pooled[batch.rows])
+        text = self.text(batch.text_ids, batch.text_mask)
+        if batch.rows is not None and getattr(self.fusion, "takes_rows", False):
+            return self.fusion(media, media_mask, text, batch.text_mask, rows=batch.rows)
         if batch.rows is not None:
             media, media_mask = media[batch.rows], media_mask[batch.rows]  # (B, N, D)
-        text = self.text(batch.text_ids, batch.text_mask)
         return self.fusion(media, media_mask, text, batch.text_mask)
 
     def forward(self, batch: VideoBatch) -> HeadOutput:

@@ -85,6 +85,10 @@ class SmallCNNEncoder(nn.Module):
         """Width of ``encode_stacks``'s luma features (0: no luma stack)."""
         self.trunk_dim = per_stack * (2 if luma_branch else 1)
         """Width of ``trunk_images``' features, what ``project`` reads."""
+        self.out_channels = channels[-1]
+        self.cell_shape = (grid * grid + (1 if global_max else 0), channels[-1] * (2 if luma_branch else 1))
+        """(cells, width of each) of ``cells``: the grid's cells (then the global maxima), each
+        with every stack's channels."""
         self.proj = nn.Linear(self.trunk_dim, dim)
         self.norm = nn.LayerNorm(dim)
         if weights:
@@ -122,6 +126,19 @@ class SmallCNNEncoder(nn.Module):
     def project(self, x: Tensor) -> Tensor:
         """(..., trunk_dim) -> (..., dim)."""
         return self.norm(self.proj(self.dropout(x)))
+
+    def cells(self, x: Tensor) -> Tensor:
+        """(..., trunk_dim) -> (..., cells, width) (``cell_shape``): the trunk regrouped by place,
+        one vector per grid cell (row-major), then one of the global maxima, each joining the
+        colour and the luma stack's channels at that place."""
+        channels, cells = self.out_channels, self.grid * self.grid
+        per_cell, maxima = [], []
+        for stack in x.split(self.trunk_dim // (2 if self.luma is not None else 1), dim=-1):
+            # (..., C * cells [+ C]), channel-major as ``pool`` flattens it
+            per_cell.append(stack[..., :channels * cells].unflatten(-1, (channels, cells)).transpose(-1, -2))
+            maxima.append(stack[..., channels * cells:].unsqueeze(-2))  # (..., 1, C), or C = 0
+        out = torch.cat(per_cell, dim=-1)
+        return torch.cat([out, torch.cat(maxima, dim=-1)], dim=-2) if self.global_max else out
 
     def grey(self, images: Tensor) -> Tensor:
         """(N, 3, H, W) in [0, 1] -> (N, 1, H, W) normalized luminance, remapped (``luma_remap``)."""

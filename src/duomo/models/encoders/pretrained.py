@@ -104,6 +104,8 @@ class PretrainedFrameEncoder(nn.Module):
         self.feature_dim = int(probe.shape[1])
         self.trunk_dim = self.feature_dim
         """Width of ``trunk_images``' features (the backbone's, pooled), what ``project`` reads."""
+        self.cell_shape = (1, self.trunk_dim)
+        """``cells``' shape: one, the whole frame pooled."""
         self.proj = nn.Linear(self.feature_dim, dim)
 
     def train(self, mode: bool = True) -> "PretrainedFrameEncoder":
@@ -122,6 +124,10 @@ class PretrainedFrameEncoder(nn.Module):
     def project(self, x: Tensor) -> Tensor:
         """(..., trunk_dim) -> (..., dim)."""
         return self.proj(x)
+
+    def cells(self, x: Tensor) -> Tensor:
+        """(..., trunk_dim) -> (..., 1, trunk_dim): the pooled trunk is one cell (``cell_shape``)."""
+        return x.unsqueeze(-2)
 
     def trunk_images(self, images: Tensor) -> Tensor:
         """images (N, 3, H, W) float in [0, 1] -> (N, trunk_dim), the backbone's features."""

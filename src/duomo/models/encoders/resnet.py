@@ -70,6 +70,8 @@ class ResNet18Encoder(nn.Module):
         self.layer4 = nn.Sequential(BasicBlock(widths[2], widths[3], 2), BasicBlock(widths[3], widths[3], 1))
         self.trunk_dim = widths[3]
         """Width of ``trunk_images``' features (the pooled last stage), what ``project`` reads."""
+        self.cell_shape = (1, self.trunk_dim)
+        """``cells``' shape: one, the whole frame pooled."""
         self.proj = nn.Linear(widths[3], dim)
         for module in self.modules():
             if isinstance(module, nn.Conv2d):
@@ -96,3 +98,7 @@ class ResNet18Encoder(nn.Module):
     def project(self, x: Tensor) -> Tensor:
         """(..., trunk_dim) -> (..., dim)."""
         return self.proj(x)
+
+    def cells(self, x: Tensor) -> Tensor:
+        """(..., trunk_dim) -> (..., 1, trunk_dim): the pooled trunk is one cell (``cell_shape``)."""
+        return x.unsqueeze(-2)
