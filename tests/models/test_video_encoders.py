@@ -182,6 +182,36 @@ def test_small_cnn_any_size_from_16(size, stem):
     assert encoder(frames, torch.ones(1, 2, dtype=torch.bool)).shape == (1, 2, D)
 
 
+def test_small_cnn_joint_stack_sees_both_maps_at_each_place():
+    """joint: a third stack over the colour and luma stacks' last maps side by side; its pooled map
+    follows theirs in every cell (and in the maxima), encode_stacks' luma features stay the luma
+    stack's, and the projection's gradient reaches the joint convolution."""
+    torch.manual_seed(0)
+    encoder = SmallCNNEncoder(dim=D, channels=(8, 8, 8, 12), grid=2, stem="conv", luma_branch=True,
+                              global_max=True, joint=6).eval()
+    assert encoder.stack_channels == [12, 12, 6] and encoder.cell_shape == (5, 30)
+    assert encoder.trunk_dim == 30 * 5 and encoder.luma_dim == 12 * 5
+    images = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        cells = encoder.cells(encoder.trunk_images(images))
+        colour = encoder.features((images - FRAME_MEAN) / FRAME_STD)
+        luma = encoder.luma(encoder.grey(images))
+        joint = encoder.joint(torch.cat([colour, luma], dim=1))  # (2, 6, 2, 2)
+        _, luma_features = encoder.encode_stacks(images)
+    assert cells.shape == (2, 5, 30)
+    for row in range(2):
+        for col in range(2):
+            torch.testing.assert_close(cells[:, row * 2 + col],
+                                       torch.cat([colour[:, :, row, col], luma[:, :, row, col], joint[:, :, row, col]], 1))
+    torch.testing.assert_close(cells[:, 4], torch.cat([m.amax(dim=(2, 3)) for m in (colour, luma, joint)], 1))
+    torch.testing.assert_close(luma_features, encoder.pool(luma))
+    encoder.train()
+    (encoder.encode_images(images) * torch.randn(2, D)).sum().backward()  # (a plain sum of LayerNorm is flat)
+    assert encoder.joint[0].weight.grad.abs().sum() > 0
+    with pytest.raises(ConfigError, match="model.video.args.joint: .* without luma_branch"):
+        SmallCNNEncoder(dim=D, joint=8)
+
+
 def test_small_cnn_luma_branch_sees_brightness_not_hue():
     """With the colour stack's share of the projection zeroed, the output comes from the luma
     branch alone: a square in two colours of equal luminance gives the same features, a circle of

@@ -53,19 +53,29 @@ class SmallCNNEncoder(nn.Module):
             random offset; in eval it is only centred. Luminance alone still tells some colours
             apart (yellow is bright, blue dark); remapped, it tells none, so the luma stack must
             learn shape even when the targets name colours (``bench/frame_encoder.py``).
+        joint: width of a third stack (0: none; needs ``luma_branch``): one 3x3 Conv -> BN -> ReLU
+            over the colour and luma stacks' last maps side by side, pooled like them. Each stack
+            alone knows one half of "a red star" (the colour stack colour, the colour-blind one
+            shape); a channel that sees both maps at the same place can fire for the pair, and
+            its global maximum says the pair is somewhere in the frame, which neither stack's
+            maxima can (a red circle beside a blue star light "red" and "star" too).
         weights: optional ``.pt`` file with this encoder's state_dict or a Duomo checkpoint
             (see ``load_weights``).
     """
 
     def __init__(self, *, dim: int, channels: tuple[int, ...] = (48, 64, 96, 128), grid: int = 4,
                  dropout: float = 0.0, luma_branch: bool = False, stem: str = "patch",
-                 global_max: bool = False, luma_stem: str = "", luma_remap: bool = False, weights: str = ""):
+                 global_max: bool = False, luma_stem: str = "", luma_remap: bool = False, joint: int = 0,
+                 weights: str = ""):
         super().__init__()
         channels = list(channels)
         if not channels or min(channels) < 1:
             raise ConfigError(f"model.video.args.channels: need at least one positive width, got {channels}")
         if grid < 1:
             raise ConfigError(f"model.video.args.grid: must be at least 1, got {grid}")
+        if joint < 0 or (joint and not luma_branch):
+            raise ConfigError(f"model.video.args.joint: a width >= 0 that needs luma_branch: true, got {joint}"
+                              f"{'' if luma_branch else ' without luma_branch'}")
         luma_stem = luma_stem or stem
         for key, value in (("stem", stem), ("luma_stem", luma_stem)):
             if value not in STEMS:
@@ -76,17 +86,22 @@ class SmallCNNEncoder(nn.Module):
         self.register_buffer("luma_weights", torch.tensor(LUMA).view(1, 3, 1, 1), persistent=False)
         self.features = STEMS[stem](3, channels)
         self.luma = STEMS[luma_stem](1, channels) if luma_branch else None
+        self.joint = None
+        if joint:
+            self.joint = nn.Sequential(nn.Conv2d(2 * channels[-1], joint, kernel_size=3, padding=1, bias=False),
+                                       nn.BatchNorm2d(joint), nn.ReLU(inplace=True))
         self.luma_remap = luma_remap
         self.grid = grid
         self.global_max = global_max
         self.dropout = nn.Dropout(dropout)
-        per_stack = channels[-1] * (grid * grid + (1 if global_max else 0))
-        self.luma_dim = per_stack if luma_branch else 0
+        cells = grid * grid + (1 if global_max else 0)
+        self.stack_channels = [channels[-1]] * (2 if luma_branch else 1) + ([joint] if joint else [])
+        """Channels of each stack's last map, in the trunk's order: colour, luma, joint."""
+        self.luma_dim = channels[-1] * cells if luma_branch else 0
         """Width of ``encode_stacks``'s luma features (0: no luma stack)."""
-        self.trunk_dim = per_stack * (2 if luma_branch else 1)
+        self.trunk_dim = sum(self.stack_channels) * cells
         """Width of ``trunk_images``' features, what ``project`` reads."""
-        self.out_channels = channels[-1]
-        self.cell_shape = (grid * grid + (1 if global_max else 0), channels[-1] * (2 if luma_branch else 1))
+        self.cell_shape = (cells, sum(self.stack_channels))
         """(cells, width of each) of ``cells``: the grid's cells (then the global maxima), each
         with every stack's channels."""
         self.proj = nn.Linear(self.trunk_dim, dim)
@@ -95,8 +110,9 @@ class SmallCNNEncoder(nn.Module):
             load_weights(self, weights)
         # NHWC convolutions are about 1.3x faster to train on CPU (oneDNN) and suit GPUs too
         self.features.to(memory_format=torch.channels_last)
-        if self.luma is not None:
-            self.luma.to(memory_format=torch.channels_last)
+        for stack in (self.luma, self.joint):
+            if stack is not None:
+                stack.to(memory_format=torch.channels_last)
 
     def forward(self, frames: Tensor, frame_mask: Tensor) -> Tensor:
         # only real frames go through the net (and into BatchNorm's statistics)
@@ -111,17 +127,21 @@ class SmallCNNEncoder(nn.Module):
         features (N, C * (grid * grid [+ 1])), None without ``luma_branch``; pre-training gives the
         latter a head of its own, so the colour-blind stack learns to name what it can see alone."""
         x = self.trunk_images(images)
-        return self.project(x), (x[:, -self.luma_dim:] if self.luma_dim else None)
+        start = self.stack_channels[0] * self.cell_shape[0]
+        return self.project(x), (x[:, start : start + self.luma_dim] if self.luma_dim else None)
 
     def trunk_images(self, images: Tensor) -> Tensor:
         """images (N, 3, H, W) float in [0, 1] -> (N, trunk_dim): each stack's pooled grid (and
-        maxima), colour first, before the projection."""
+        maxima), colour first, then luma, then joint, before the projection."""
         normed = ((images - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
-        x = self.pool(self.features(normed))  # (N, C * (grid * grid [+ 1]))
-        if self.luma is not None:
-            luma = self.pool(self.luma(self.grey(images).contiguous(memory_format=torch.channels_last)))
-            x = torch.cat([x, luma], dim=1)
-        return x
+        colour = self.features(normed)
+        if self.luma is None:
+            return self.pool(colour)  # (N, C * (grid * grid [+ 1]))
+        luma = self.luma(self.grey(images).contiguous(memory_format=torch.channels_last))
+        pooled = [self.pool(colour), self.pool(luma)]
+        if self.joint is not None:
+            pooled.append(self.pool(self.joint(torch.cat([colour, luma], dim=1))))
+        return torch.cat(pooled, dim=1)
 
     def project(self, x: Tensor) -> Tensor:
         """(..., trunk_dim) -> (..., dim)."""
@@ -129,11 +149,11 @@ class SmallCNNEncoder(nn.Module):
 
     def cells(self, x: Tensor) -> Tensor:
         """(..., trunk_dim) -> (..., cells, width) (``cell_shape``): the trunk regrouped by place,
-        one vector per grid cell (row-major), then one of the global maxima, each joining the
-        colour and the luma stack's channels at that place."""
-        channels, cells = self.out_channels, self.grid * self.grid
+        one vector per grid cell (row-major), then one of the global maxima, each joining every
+        stack's channels at that place (colour, luma, joint)."""
+        cells, pooled = self.grid * self.grid, self.cell_shape[0]
         per_cell, maxima = [], []
-        for stack in x.split(self.trunk_dim // (2 if self.luma is not None else 1), dim=-1):
+        for channels, stack in zip(self.stack_channels, x.split([c * pooled for c in self.stack_channels], dim=-1)):
             # (..., C * cells [+ C]), channel-major as ``pool`` flattens it
             per_cell.append(stack[..., :channels * cells].unflatten(-1, (channels, cells)).transpose(-1, -2))
             maxima.append(stack[..., channels * cells:].unsqueeze(-2))  # (..., 1, C), or C = 0
