@@ -73,9 +73,10 @@ class SmallCNNEncoder(nn.Module):
             raise ConfigError(f"model.video.args.channels: need at least one positive width, got {channels}")
         if grid < 1:
             raise ConfigError(f"model.video.args.grid: must be at least 1, got {grid}")
-        if joint < 0 or (joint and not luma_branch):
-            raise ConfigError(f"model.video.args.joint: a width >= 0 that needs luma_branch: true, got {joint}"
-                              f"{'' if luma_branch else ' without luma_branch'}")
+        if joint < 0:
+            raise ConfigError(f"model.video.args.joint: must be 0 or more, got {joint}")
+        if joint and not luma_branch:
+            raise ConfigError(f"model.video.args.joint: needs luma_branch: true (got {joint} without luma_branch)")
         luma_stem = luma_stem or stem
         for key, value in (("stem", stem), ("luma_stem", luma_stem)):
             if value not in STEMS:
