@@ -10,16 +10,19 @@ single frames to say which shapes and which colours are visible in each (multi-l
 cross-entropy, AdamW at 1e-3, batches of 128). The labels are SynthWorld's exact ground truth
 per frame (``object_state`` at the frame's time, in the frame's shot, opacity at least 0.9), not
 words of a caption (frames with an object half faded or between two colours are left out).
-After each epoch it prints, on the validation frames, the share of frames
-whose shapes (and colours) are all named right and the per-class accuracy, so one reads how
-soon each variant learns shape next to colour.
+After each epoch it prints, on the validation frames, the share of frames whose shapes (and
+colours, and colour-shape pairs such as "red star") are all named right and the per-class
+accuracy, so one reads how soon each variant learns shape next to colour.
 
-With ``--probe RUN_DIR`` it trains nothing but linear probes (the same labels, the same scores)
-on the frozen frame encoder of a trained run (its ``best.pt``): on its output features, the
-ones a frozen encoder's task heads see, and on each stack's pooled grid (``cnn_small`` only),
-next to the same probes on the encoder at its random start. It tells whether pre-training
-taught the encoder shapes before a task's epochs are spent on top of it. The SynthWorld set (6 frames a video, 64 px) is
-generated once under bench/out/frame_encoder/ (``--out``). Results go to
+With ``--probe RUN_DIR`` it trains nothing but probes (the same labels, the same scores) on the
+frozen frame encoder of a trained run (its ``best.pt``): linear ones on its output features,
+the ones a frozen encoder's task heads see, and on each stack's pooled grid (``cnn_small``
+only), and (``cnn_small`` with ``global_max``) a small MLP run on each grid cell alone, maximum
+over the cells, then linear (``cell_probe``: can which colour goes with which shape be read
+from what sits at one place?), next to the same probes on the encoder at its random start. It
+tells whether pre-training taught the encoder shapes before a task's epochs are spent on top
+of it. The SynthWorld set (6 frames a video, 64 px) is generated once under
+bench/out/frame_encoder/ (``--out``). Results go to
 <out>/frame_encoder.json (<out>/probe.json) and, one JSON line per variant (probe), to stdout.
 """
 
@@ -48,7 +51,10 @@ VARIANTS = {
              "luma_remap": True},
 }
 """The ``model.video.args`` of each variant (``luma`` is the qa preset's encoder)."""
-LABELS = [*SHAPES, *COLORS]
+PAIRS = [f"{c} {s}" for s in SHAPES for c in COLORS]
+LABELS = [*SHAPES, *COLORS, *PAIRS]
+"""Shapes, colours, and each colour-shape pair ("red star"): naming the pairs asks which colour
+goes with which shape, not only which of each are in the frame."""
 MIN_ALPHA = 0.1
 MAX_ALPHA = 0.9
 """An object at least MAX_ALPHA opaque is shown, one at most MIN_ALPHA is not; frames with one
@@ -74,6 +80,7 @@ def frames_and_labels(config: SynthConfig, root: Path) -> tuple[torch.Tensor, to
                 if state.alpha >= MAX_ALPHA:
                     y[SHAPES.index(obj.shape)] = 1.0
                     y[len(SHAPES) + list(COLORS).index(palette_colour(state.rgb))] = 1.0
+                    y[len(SHAPES) + len(COLORS) + PAIRS.index(f"{palette_colour(state.rgb)} {obj.shape}")] = 1.0
             frames.append(frame)
             labels.append(y)
             train.append(scene.split == "train")
@@ -88,9 +95,11 @@ def palette_colour(rgb: tuple[float, ...]) -> str | None:
 
 def scores(logits: torch.Tensor, y: torch.Tensor) -> dict:
     right = (logits > 0) == (y > 0)
-    shapes, colors = right[:, : len(SHAPES)], right[:, len(SHAPES):]
+    shapes, colors = right[:, : len(SHAPES)], right[:, len(SHAPES) : len(SHAPES) + len(COLORS)]
+    pairs = right[:, len(SHAPES) + len(COLORS):]
     return {"shapes_all_right": round(shapes.all(1).float().mean().item(), 3),
             "colors_all_right": round(colors.all(1).float().mean().item(), 3),
+            "pairs_all_right": round(pairs.all(1).float().mean().item(), 3),
             "per_class": {name: round(a, 3) for name, a in zip(LABELS, right.float().mean(0).tolist())}}
 
 
@@ -121,7 +130,7 @@ def run_variant(name: str, data: tuple, epochs: int, seed: int) -> dict:
                         "train_loss": round(loss.item(), 4), **scores(logits, y_val)})
         h = history[-1]
         print(f"{name} epoch {h['epoch']}: shapes all right {h['shapes_all_right']:.3f}, colours all right "
-              f"{h['colors_all_right']:.3f} ({h['seconds']:.0f} s)", flush=True)
+              f"{h['colors_all_right']:.3f}, pairs all right {h['pairs_all_right']:.3f} ({h['seconds']:.0f} s)", flush=True)
     return {"variant": name, "args": {k: list(v) if isinstance(v, tuple) else v for k, v in VARIANTS[name].items()},
             "history": history}
 
@@ -146,8 +155,40 @@ def probe_run(run_dir: Path, data: tuple, seed: int) -> dict:
             results[f"{start} {name}"] = linear_probe(features, data[1], data[2])
             r = results[f"{start} {name}"]
             print(f"{start} encoder, {name} ({features.shape[1]} wide): shapes all right {r['shapes_all_right']:.3f}, "
-                  f"colours all right {r['colors_all_right']:.3f}", flush=True)
+                  f"colours all right {r['colors_all_right']:.3f}, pairs all right {r['pairs_all_right']:.3f}", flush=True)
+        if isinstance(encoder, SmallCNNEncoder) and encoder.global_max:
+            with torch.no_grad():
+                trunk = torch.cat([encoder.trunk_images(data[0][i : i + 256].float() / 255)
+                                   for i in range(0, len(data[0]), 256)])
+            cells = encoder.cells(trunk)[:, :-1]  # the grid's cells, without the global maxima
+            results[f"{start} cells"] = cell_probe(cells, data[1], data[2])
+            r = results[f"{start} cells"]
+            print(f"{start} encoder, MLP per grid cell, max over cells ({cells.shape[1]} x {cells.shape[2]}): shapes all "
+                  f"right {r['shapes_all_right']:.3f}, colours all right {r['colors_all_right']:.3f}, pairs all right "
+                  f"{r['pairs_all_right']:.3f}", flush=True)
     return results
+
+
+def cell_probe(cells: torch.Tensor, y: torch.Tensor, train: torch.Tensor, hidden: int = 128,
+               steps: int = 600) -> dict:
+    """A one-hidden-layer MLP run on each grid cell alone (N, cells, width), maximum over the
+    cells, then a linear layer: can what sits at one place (colour and shape there) be read as a
+    pair, where a linear probe on the pooled vector cannot bind them?"""
+    flat = cells[train].flatten(0, 1)
+    mean, std = flat.mean(0), flat.std(0) + 1e-5
+    f = (cells - mean) / std
+    mlp = torch.nn.Sequential(torch.nn.Linear(f.shape[-1], hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, hidden))
+    out = torch.nn.Linear(hidden, y.shape[1])
+    params = [*mlp.parameters(), *out.parameters()]
+    optimizer = torch.optim.Adam(params, lr=1e-3, weight_decay=1e-4)
+    x_train, y_train = f[train], y[train]
+    for _ in range(steps):
+        loss = F.binary_cross_entropy_with_logits(out(mlp(x_train).amax(dim=1)), y_train)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        return scores(out(mlp(f[~train]).amax(dim=1)), y[~train])
 
 
 def encoder_features(encoder: torch.nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
