@@ -92,6 +92,14 @@ class ModelConfig:
     which object moves), where one token per frame has to pack it into one vector. Encoders that
     pool to one vector (resnet18, pretrained) give one cell. The moment and summarize heads need
     one token per frame and refuse "grid"."""
+    cell_pool: int = 0
+    """With "frame" tokens: N > 0 adds to each frame's token a pooled reading of its grid cells
+    (``cells``): a small MLP of hidden width N run on each place's features alone (every stack's
+    channels there, so colour and shape at one place together), then the maximum over the places.
+    A channel of it can say "a red circle is somewhere in the frame", which one linear projection
+    of the pooled grid cannot (a red square beside a blue circle lights "red" and "circle" too).
+    Trains with the task, on the cached trunk features when the encoder is frozen. 0: off.
+    Encoders that pool to one vector (resnet18, pretrained) give one place."""
     freeze_audio: bool = False
     """Freeze the sound encoder and cache its tokens on disk (computed once per video)."""
     temporal: Component = field(default_factory=lambda: Component("transformer"))
@@ -164,6 +172,11 @@ class RunConfig:
         if self.model.video_tokens not in VIDEO_TOKENS:
             raise ConfigError(f"model.video_tokens: must be one of {', '.join(VIDEO_TOKENS)}, "
                               f"got {self.model.video_tokens!r}")
+        if self.model.cell_pool < 0:
+            raise ConfigError(f"model.cell_pool: must be 0 (off) or a positive hidden width, got {self.model.cell_pool}")
+        if self.model.cell_pool and self.model.video_tokens != "frame":
+            raise ConfigError("model.cell_pool: reads the cells into one token per frame; use it with "
+                              f"video_tokens: frame, not {self.model.video_tokens!r}")
 
 
 def preset_path(name_or_path: str) -> Path:

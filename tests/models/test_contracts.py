@@ -470,3 +470,50 @@ def test_grid_tokens_refuse_heads_that_read_frames():
         cfg.model.video_tokens = "grid"
         with pytest.raises(ConfigError, match=r"^model\.video_tokens: the (moment|summarize) head needs one token per frame"):
             build.check(cfg)
+
+
+def test_cell_pool_reads_each_place_alone():
+    """``model.cell_pool``: what two places hold, swapped between them, gives the same pooled
+    reading (the maximum over places forgets which is where); the same channels split otherwise
+    between the places (a red square and a blue circle instead of a red circle and a blue
+    square: each channel's total over the places unchanged) give another; the global maxima are
+    not a place. The frame's token is the encoder's projection plus that reading."""
+    cfg = tiny_config("qa")
+    cfg.model.cell_pool = 8
+    cfg.data.use_audio = False
+    torch.manual_seed(0)
+    model = build.build_model(cfg, vocab=VOCAB, num_outputs=K).eval()
+    video = model.video
+    assert video.place_cells == 2 * 2 and video.cell_shape[0] == 5  # the tiny grid's cells, then the global maxima
+    where = video.cells(torch.arange(video.trunk_dim, dtype=torch.float32)).long()  # (cells, width)
+    colour, luma = video.stack_channels[0], video.stack_channels[1]
+    assert video.cell_shape[1] == colour + luma
+    gen = torch.Generator().manual_seed(3)
+    a_colour, b_colour = (torch.rand(colour, generator=gen) * 3 for _ in range(2))
+    a_luma, b_luma = (torch.rand(luma, generator=gen) * 3 for _ in range(2))
+
+    def trunk(place0: tuple[Tensor, Tensor], place1: tuple[Tensor, Tensor], maxima: float = 0.0) -> Tensor:
+        x = torch.zeros(video.trunk_dim)
+        x[where[0]] = torch.cat(place0)
+        x[where[1]] = torch.cat(place1)
+        x[where[4]] = maxima
+        return x.expand(1, T, -1).clone()
+
+    def reading(x: Tensor) -> Tensor:
+        mask = torch.ones(1, T, dtype=torch.bool)
+        with torch.no_grad():
+            tokens = model.encode_places(VideoBatch(video_ids=["v"], features=x, frame_mask=mask))
+            return tokens - video.project(x)
+
+    bound = reading(trunk((a_colour, a_luma), (b_colour, b_luma)))
+    assert bound.shape == (1, T, D) and bound.abs().max() > 1e-3
+    torch.testing.assert_close(reading(trunk((b_colour, b_luma), (a_colour, a_luma))), bound)
+    torch.testing.assert_close(reading(trunk((a_colour, a_luma), (b_colour, b_luma), maxima=5.0)), bound)
+    assert (reading(trunk((a_colour, b_luma), (b_colour, a_luma))) - bound).abs().max() > 1e-3
+
+
+def test_cell_pool_refuses_grid_tokens_and_negative_widths():
+    for override, message in (("model.cell_pool=-1", r"^model\.cell_pool: must be 0 \(off\) or a positive"),
+                              ("model.video_tokens=grid", r"^model\.cell_pool: reads the cells into one token per frame")):
+        with pytest.raises(ConfigError, match=message):
+            load_config("qa", None, ["model.cell_pool=4", override])

@@ -63,9 +63,12 @@ def world(tmp_path_factory):
 LUMA = ["model.video.args.luma_branch=true", "model.video.args.luma_stem=conv", "model.video.args.luma_remap=true"]
 
 
-@pytest.mark.parametrize("luma", [False, True], ids=["one_stack", "luma_stack"])
-def test_pretraining_changes_only_the_frame_encoder_and_lowers_its_loss(world, luma):
-    cfg = tiny_config("qa", world, *(LUMA if luma else []))
+@pytest.mark.parametrize(("luma", "cell_pool"), [(False, 0), (True, 0), (True, 8)],
+                         ids=["one_stack", "luma_stack", "cell_pool"])
+def test_pretraining_changes_only_the_frame_encoder_and_lowers_its_loss(world, luma, cell_pool):
+    """Pre-training changes the frame encoder and, with ``model.cell_pool``, the reading of its
+    places that the frame tokens add (trained with it), nothing else."""
+    cfg = tiny_config("qa", world, *(LUMA if luma else []), f"model.cell_pool={cell_pool}")
     records = split_records(load_manifest(world), "train")
     stamps, _ = prepare(records, cfg)
     torch.manual_seed(0)
@@ -75,7 +78,7 @@ def test_pretraining_changes_only_the_frame_encoder_and_lowers_its_loss(world, l
     later = pretrain_frame_encoder(model, cfg, records, stamps, epochs=60)
     assert first["words"] > 0 and later["loss"] < first["loss"]
     changed = {k.split(".")[0] for k, v in model.state_dict().items() if not torch.equal(v, before[k])}
-    assert changed == {"video"}
+    assert changed == ({"video", "cell_pool", "cell_pool_norm"} if cell_pool else {"video"})
     if luma:  # the luma stack's own head adds a second binary cross-entropy (about ln 2 at the start)
         assert model.video.luma_dim > 0 and first["loss"] > 1.2
         assert all(not torch.equal(v, before[f"video.luma.{k}"]) for k, v in model.video.luma.state_dict().items()

@@ -66,7 +66,7 @@ class VideoTextModel(nn.Module):
 
     def __init__(self, *, dim: int, video: nn.Module, temporal: nn.Module, audio: nn.Module | None,
                  text: nn.Module, fusion: nn.Module, head: nn.Module, cache_trunk: bool = False,
-                 grid_tokens: bool = False):
+                 grid_tokens: bool = False, cell_pool: int = 0):
         super().__init__()
         self.dim = dim
         self.video = video
@@ -82,6 +82,14 @@ class VideoTextModel(nn.Module):
             self.cell_norm = nn.LayerNorm(dim)
             self.cell_code = nn.Parameter(torch.zeros(cells, dim))  # where each cell is
             nn.init.normal_(self.cell_code, std=0.02)
+        self.cell_pool = None
+        """``model.cell_pool``: an MLP run on each place of each frame, maximum over the places,
+        added to the frame's token."""
+        if cell_pool:
+            width = video.cell_shape[1]
+            self.cell_pool = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, cell_pool), nn.ReLU(),
+                                           nn.Linear(cell_pool, dim))
+            self.cell_pool_norm = nn.LayerNorm(dim)
         self.temporal = temporal
         self.audio = audio
         self.text = text
@@ -110,7 +118,9 @@ class VideoTextModel(nn.Module):
         if self.grid_tokens:
             tokens, mask = self.encode_cells(batch)
         else:
-            if batch.features is None:
+            if self.cell_pool is not None:
+                per_frame = self.encode_places(batch)
+            elif batch.features is None:
                 per_frame = self.video(batch.frames, batch.frame_mask)
             elif self.cache_trunk:  # padded frames stay zeros, as the encoder leaves them
                 per_frame = self.video.project(batch.features) * batch.frame_mask.unsqueeze(-1).to(batch.features.dtype)
@@ -128,6 +138,24 @@ class VideoTextModel(nn.Module):
             tokens = torch.cat([tokens, sound], dim=1)
             mask = torch.cat([mask, sound_mask], dim=1)
         return tokens, mask
+
+    def encode_places(self, batch: VideoBatch) -> Tensor:
+        """``cell_pool``: per-frame tokens (V, T, D), the encoder's projection of the trunk plus the
+        maximum over the frame's places of ``cell_pool`` run on each; padded frames stay zeros."""
+        trunk = batch.features if self.cache_trunk and batch.features is not None else None
+        if trunk is None:
+            trunk = encode_valid_frames(self.video.trunk_images, batch.frames, batch.frame_mask, self.video.trunk_dim)
+        per_frame = self.frame_tokens(trunk)
+        return per_frame * batch.frame_mask.unsqueeze(-1).to(per_frame.dtype)
+
+    def frame_tokens(self, trunk: Tensor) -> Tensor:
+        """(..., trunk_dim) -> (..., D): the encoder's projection, plus with ``cell_pool`` the
+        maximum over the frame's places of ``cell_pool`` run on each."""
+        tokens = self.video.project(trunk)
+        if self.cell_pool is None:
+            return tokens
+        places = self.video.cells(trunk)[..., : self.video.place_cells, :]  # (..., places, width)
+        return tokens + self.cell_pool_norm(self.cell_pool(places).amax(dim=-2))
 
     def encode_cells(self, batch: VideoBatch) -> tuple[Tensor, Tensor]:
         """``grid_tokens``: frame tokens (V, S * T', D), cell-major, and mask, from the trunk

@@ -111,8 +111,10 @@ def pretrain_frame_encoder(model: VideoTextModel, cfg: RunConfig, records: list[
                            stamps: dict[str, str], epochs: int,
                            on_progress: Callable[[int, int], None] | None = None) -> dict:
     """Train ``model.video`` (in place) for ``epochs`` passes over ``records`` to predict each
-    video's target words from FRAMES_PER_VIDEO random frames of it (max-pooled over the frames,
-    a linear layer, binary cross-entropy). Returns {"words", "epochs", "seconds", "loss"}."""
+    video's target words from FRAMES_PER_VIDEO random frames of it (their tokens as the task
+    sees them, ``model.frame_tokens``, max-pooled over the frames, a linear layer, binary
+    cross-entropy); ``model.cell_pool``, when there is one, trains with it. Returns {"words",
+    "epochs", "seconds", "loss"}."""
     started = time.monotonic()
     records = [r for r in records if r.video_id in stamps]
     vocab, targets = word_targets(records)
@@ -124,6 +126,8 @@ def pretrain_frame_encoder(model: VideoTextModel, cfg: RunConfig, records: list[
     luma_dim = getattr(model.video, "luma_dim", 0)
     luma_head = nn.Linear(luma_dim, len(vocab)) if luma_dim else None
     params = list(model.video.parameters())
+    if model.cell_pool is not None:  # trained with the encoder, so the task starts from a reading that binds
+        params += [*model.cell_pool.parameters(), *model.cell_pool_norm.parameters()]
     trainable = [p.requires_grad for p in params]
     for p in params:
         p.requires_grad_(True)
@@ -141,13 +145,12 @@ def pretrain_frame_encoder(model: VideoTextModel, cfg: RunConfig, records: list[
             x = torch.from_numpy(picks).permute(0, 1, 4, 2, 3).float().div_(255.0)  # (B, k, 3, H, W)
             x = _shift(x, rng)
             y = torch.from_numpy(targets[chunk])
-            if luma_head is None:
-                per_frame = model.video(x, torch.ones(x.shape[:2], dtype=torch.bool))  # (B, k, D)
-                loss = F.binary_cross_entropy_with_logits(head(per_frame.amax(dim=1)), y)
-            else:
-                features, luma = model.video.encode_stacks(x.flatten(0, 1))  # (B * k, D), (B * k, luma_dim)
-                loss = F.binary_cross_entropy_with_logits(head(features.view(*x.shape[:2], -1).amax(dim=1)), y)
-                loss = loss + F.binary_cross_entropy_with_logits(luma_head(luma.view(*x.shape[:2], -1).amax(dim=1)), y)
+            trunk = model.video.trunk_images(x.flatten(0, 1))  # (B * k, trunk_dim)
+            per_frame = model.frame_tokens(trunk).view(*x.shape[:2], -1)  # (B, k, D), as the task sees them
+            loss = F.binary_cross_entropy_with_logits(head(per_frame.amax(dim=1)), y)
+            if luma_head is not None:
+                luma = model.video.luma_features(trunk).view(*x.shape[:2], -1)  # (B, k, luma_dim)
+                loss = loss + F.binary_cross_entropy_with_logits(luma_head(luma.amax(dim=1)), y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -105,6 +105,8 @@ class SmallCNNEncoder(nn.Module):
         self.cell_shape = (cells, sum(self.stack_channels))
         """(cells, width of each) of ``cells``: the grid's cells (then the global maxima), each
         with every stack's channels."""
+        self.place_cells = grid * grid
+        """How many of ``cells``' first cells are places in the frame (the global maxima are not)."""
         self.proj = nn.Linear(self.trunk_dim, dim)
         self.norm = nn.LayerNorm(dim)
         if weights:
@@ -128,8 +130,12 @@ class SmallCNNEncoder(nn.Module):
         features (N, C * (grid * grid [+ 1])), None without ``luma_branch``; pre-training gives the
         latter a head of its own, so the colour-blind stack learns to name what it can see alone."""
         x = self.trunk_images(images)
+        return self.project(x), self.luma_features(x)
+
+    def luma_features(self, trunk: Tensor) -> Tensor | None:
+        """(N, trunk_dim) -> the luma stack's part of it (N, luma_dim), None without ``luma_branch``."""
         start = self.stack_channels[0] * self.cell_shape[0]
-        return self.project(x), (x[:, start : start + self.luma_dim] if self.luma_dim else None)
+        return trunk[:, start : start + self.luma_dim] if self.luma_dim else None
 
     def trunk_images(self, images: Tensor) -> Tensor:
         """images (N, 3, H, W) float in [0, 1] -> (N, trunk_dim): each stack's pooled grid (and

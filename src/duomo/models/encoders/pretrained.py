@@ -106,6 +106,8 @@ class PretrainedFrameEncoder(nn.Module):
         """Width of ``trunk_images``' features (the backbone's, pooled), what ``project`` reads."""
         self.cell_shape = (1, self.trunk_dim)
         """``cells``' shape: one, the whole frame pooled."""
+        self.place_cells = 1
+        """How many of ``cells``' cells are places: the one, the whole frame."""
         self.proj = nn.Linear(self.feature_dim, dim)
 
     def train(self, mode: bool = True) -> "PretrainedFrameEncoder":

@@ -72,6 +72,8 @@ class ResNet18Encoder(nn.Module):
         """Width of ``trunk_images``' features (the pooled last stage), what ``project`` reads."""
         self.cell_shape = (1, self.trunk_dim)
         """``cells``' shape: one, the whole frame pooled."""
+        self.place_cells = 1
+        """How many of ``cells``' cells are places: the one, the whole frame."""
         self.proj = nn.Linear(widths[3], dim)
         for module in self.modules():
             if isinstance(module, nn.Conv2d):
