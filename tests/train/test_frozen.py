@@ -132,13 +132,17 @@ def test_tune_video_proj_without_freezing_trains_the_whole_encoder(run):
     assert not model.cache_trunk and all(p.requires_grad for p in model.video.parameters())
 
 
-def test_grid_tokens_on_a_frozen_encoder_cache_the_trunk_and_train_their_own_projection(run, tmp_path):
-    """``model.video_tokens=grid`` with a frozen encoder: the cache holds the trunk (the cells
-    are read from it), every encoder weight keeps its first value, the cells' projection learns,
+@pytest.mark.parametrize(("override", "learns"), [("model.video_tokens=grid", "cell_proj.weight"),
+                                                ("model.cell_pool=8", "cell_pool.1.weight")],
+                         ids=["grid_tokens", "cell_pool"])
+def test_cell_readers_on_a_frozen_encoder_cache_the_trunk_and_learn(run, tmp_path, override, learns):
+    """``model.video_tokens=grid`` and ``model.cell_pool`` read the frame encoder's cells: with a
+    frozen encoder the cache holds the trunk (the cells are read from it), every encoder weight
+    keeps its first value, their own layers (the cells' projection, the per-place MLP) learn,
     and the model gives the same on cached features as on the frames."""
     manifest, _ = run
-    cfg = tiny_config("classify", manifest, *FROZEN, "model.video_tokens=grid")
-    out = tmp_path / "grid"
+    cfg = tiny_config("classify", manifest, *FROZEN, override)
+    out = tmp_path / "cells"
     fit(cfg, out)
     vocab = TaskVocab.load(out / "vocab.json")
     torch.manual_seed(cfg.train.seed)
@@ -147,37 +151,7 @@ def test_grid_tokens_on_a_frozen_encoder_cache_the_trunk_and_train_their_own_pro
     start = {name: value.clone() for name, value in model.state_dict().items()}
     trained = load_checkpoint(out / "last.pt")["model"]
     assert all(torch.equal(trained[n], start[n]) for n in trained if n.startswith("video."))
-    assert not torch.equal(trained["cell_proj.weight"], start["cell_proj.weight"])
-    model.load_state_dict(trained)
-    model.eval()
-    stamps, _ = prepare(split_records(load_manifest(manifest), "train"), cfg)
-    features = frozen_features(model, cfg, stamps)
-    vid = next(iter(stamps))
-    assert features[vid].shape == (cfg.data.num_frames, model.video.trunk_dim)
-    frames = torch.from_numpy(read_cached(cfg.data, vid, stamps[vid]).frames).permute(0, 3, 1, 2).float().div(255.0)
-    mask = torch.ones(1, len(frames), dtype=torch.bool)
-    live = VideoBatch(video_ids=[vid], frames=frames.unsqueeze(0), frame_mask=mask)
-    cached = VideoBatch(video_ids=[vid], features=torch.from_numpy(features[vid]).float().unsqueeze(0), frame_mask=mask)
-    with torch.no_grad():
-        torch.testing.assert_close(model.encode_media(cached)[0], model.encode_media(live)[0], rtol=2e-2, atol=2e-2)
-
-
-def test_cell_pool_on_a_frozen_encoder_reads_the_cached_trunk_and_learns(run, tmp_path):
-    """``model.cell_pool`` with a frozen encoder: the cache holds the trunk, the encoder keeps its
-    first weights, the per-place MLP learns, and the model gives the same on cached features as
-    on the frames."""
-    manifest, _ = run
-    cfg = tiny_config("classify", manifest, *FROZEN, "model.cell_pool=8")
-    out = tmp_path / "cell_pool"
-    fit(cfg, out)
-    vocab = TaskVocab.load(out / "vocab.json")
-    torch.manual_seed(cfg.train.seed)
-    model = build_model(cfg, vocab=vocab.tokenizer.words, num_outputs=vocab.num_outputs)
-    assert model.cache_trunk and not any(p.requires_grad for p in model.video.parameters())
-    start = {name: value.clone() for name, value in model.state_dict().items()}
-    trained = load_checkpoint(out / "last.pt")["model"]
-    assert all(torch.equal(trained[n], start[n]) for n in trained if n.startswith("video."))
-    assert not torch.equal(trained["cell_pool.1.weight"], start["cell_pool.1.weight"])
+    assert not torch.equal(trained[learns], start[learns])
     model.load_state_dict(trained)
     model.eval()
     stamps, _ = prepare(split_records(load_manifest(manifest), "train"), cfg)
