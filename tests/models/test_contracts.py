@@ -500,10 +500,8 @@ def test_cell_pool_reads_each_place_alone():
         return x.expand(1, T, -1).clone()
 
     def reading(x: Tensor) -> Tensor:
-        mask = torch.ones(1, T, dtype=torch.bool)
         with torch.no_grad():
-            tokens = model.encode_places(VideoBatch(video_ids=["v"], features=x, frame_mask=mask))
-            return tokens - video.project(x)
+            return model.frame_tokens(x) - video.project(x)
 
     bound = reading(trunk((a_colour, a_luma), (b_colour, b_luma)))
     assert bound.shape == (1, T, D) and bound.abs().max() > 1e-3

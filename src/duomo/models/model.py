@@ -118,14 +118,13 @@ class VideoTextModel(nn.Module):
         if self.grid_tokens:
             tokens, mask = self.encode_cells(batch)
         else:
-            if self.cell_pool is not None:
-                per_frame = self.encode_places(batch)
-            elif batch.features is None:
+            if batch.features is not None and not self.cache_trunk:
+                per_frame = batch.features  # a frozen encoder's cached output
+            elif batch.features is None and self.cell_pool is None:
                 per_frame = self.video(batch.frames, batch.frame_mask)
-            elif self.cache_trunk:  # padded frames stay zeros, as the encoder leaves them
-                per_frame = self.video.project(batch.features) * batch.frame_mask.unsqueeze(-1).to(batch.features.dtype)
-            else:
-                per_frame = batch.features
+            else:  # from the trunk, cached or run here; padded frames stay zeros, as the encoder leaves them
+                per_frame = self.frame_tokens(self.trunk(batch))
+                per_frame = per_frame * batch.frame_mask.unsqueeze(-1).to(per_frame.dtype)
             tokens, mask = self.temporal(per_frame, batch.frame_mask)
             tokens = tokens + self.modality[0] + self.time_scale * time_code(_fractions(mask), self.dim)
         sound = sound_mask = None
@@ -139,14 +138,12 @@ class VideoTextModel(nn.Module):
             mask = torch.cat([mask, sound_mask], dim=1)
         return tokens, mask
 
-    def encode_places(self, batch: VideoBatch) -> Tensor:
-        """``cell_pool``: per-frame tokens (V, T, D), the encoder's projection of the trunk plus the
-        maximum over the frame's places of ``cell_pool`` run on each; padded frames stay zeros."""
-        trunk = batch.features if self.cache_trunk and batch.features is not None else None
-        if trunk is None:
-            trunk = encode_valid_frames(self.video.trunk_images, batch.frames, batch.frame_mask, self.video.trunk_dim)
-        per_frame = self.frame_tokens(trunk)
-        return per_frame * batch.frame_mask.unsqueeze(-1).to(per_frame.dtype)
+    def trunk(self, batch: VideoBatch) -> Tensor:
+        """The frame encoder's trunk features (V, T, trunk_dim): the cached ones (``cache_trunk``),
+        or run here on the real frames."""
+        if batch.features is not None:
+            return batch.features
+        return encode_valid_frames(self.video.trunk_images, batch.frames, batch.frame_mask, self.video.trunk_dim)
 
     def frame_tokens(self, trunk: Tensor) -> Tensor:
         """(..., trunk_dim) -> (..., D): the encoder's projection, plus with ``cell_pool`` the
@@ -160,10 +157,7 @@ class VideoTextModel(nn.Module):
     def encode_cells(self, batch: VideoBatch) -> tuple[Tensor, Tensor]:
         """``grid_tokens``: frame tokens (V, S * T', D), cell-major, and mask, from the trunk
         (cached, or run here on the real frames)."""
-        trunk = batch.features
-        if trunk is None:
-            trunk = encode_valid_frames(self.video.trunk_images, batch.frames, batch.frame_mask, self.video.trunk_dim)
-        cells = self.cell_norm(self.cell_proj(self.video.cells(trunk))) + self.cell_code  # (V, T, S, D)
+        cells = self.cell_norm(self.cell_proj(self.video.cells(self.trunk(batch)))) + self.cell_code  # (V, T, S, D)
         videos, frames, num_cells, dim = cells.shape
         frame_mask = batch.frame_mask
         cells = cells * frame_mask[:, :, None, None].to(cells.dtype)  # padded frames stay zeros
