@@ -152,20 +152,15 @@ def probe_run(run_dir: Path, data: tuple, seed: int) -> dict:
             encoder.load_state_dict(trained)
         encoder.eval()
         for name, features in encoder_features(encoder, data[0]).items():
-            results[f"{start} {name}"] = linear_probe(features, data[1], data[2])
+            if name == "cells":
+                results[f"{start} {name}"] = cell_probe(features, data[1], data[2])
+                what = f"MLP per grid cell, max over cells ({features.shape[1]} x {features.shape[2]})"
+            else:
+                results[f"{start} {name}"] = linear_probe(features, data[1], data[2])
+                what = f"{name} ({features.shape[1]} wide)"
             r = results[f"{start} {name}"]
-            print(f"{start} encoder, {name} ({features.shape[1]} wide): shapes all right {r['shapes_all_right']:.3f}, "
-                  f"colours all right {r['colors_all_right']:.3f}, pairs all right {r['pairs_all_right']:.3f}", flush=True)
-        if isinstance(encoder, SmallCNNEncoder) and encoder.global_max:
-            with torch.no_grad():
-                trunk = torch.cat([encoder.trunk_images(data[0][i : i + 256].float() / 255)
-                                   for i in range(0, len(data[0]), 256)])
-            cells = encoder.cells(trunk)[:, :-1]  # the grid's cells, without the global maxima
-            results[f"{start} cells"] = cell_probe(cells, data[1], data[2])
-            r = results[f"{start} cells"]
-            print(f"{start} encoder, MLP per grid cell, max over cells ({cells.shape[1]} x {cells.shape[2]}): shapes all "
-                  f"right {r['shapes_all_right']:.3f}, colours all right {r['colors_all_right']:.3f}, pairs all right "
-                  f"{r['pairs_all_right']:.3f}", flush=True)
+            print(f"{start} encoder, {what}: shapes all right {r['shapes_all_right']:.3f}, colours all right "
+                  f"{r['colors_all_right']:.3f}, pairs all right {r['pairs_all_right']:.3f}", flush=True)
     return results
 
 
@@ -192,17 +187,23 @@ def cell_probe(cells: torch.Tensor, y: torch.Tensor, train: torch.Tensor, hidden
 
 
 def encoder_features(encoder: torch.nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
-    """{"output": (N, D)} and, for a ``cnn_small``, each stack's pooled grid ("colour stack", "luma stack")."""
+    """{"output": (N, D)} and, for a ``cnn_small``, each stack's pooled grid ("colour stack",
+    "luma stack"), all read from one pass of its trunk, and (with ``global_max``) its grid cells
+    ("cells", (N, places, width)) for ``cell_probe``."""
     parts: dict[str, list] = {}
     with torch.no_grad():
         for start in range(0, len(x), 256):
             images = x[start : start + 256].float() / 255
-            parts.setdefault("output", []).append(encoder.encode_images(images))
-            if isinstance(encoder, SmallCNNEncoder):
-                normed = (images - encoder.mean) / encoder.std
-                parts.setdefault("colour stack", []).append(encoder.pool(encoder.features(normed)))
-                if encoder.luma is not None:
-                    parts.setdefault("luma stack", []).append(encoder.pool(encoder.luma(encoder.grey(images))))
+            if not isinstance(encoder, SmallCNNEncoder):
+                parts.setdefault("output", []).append(encoder.encode_images(images))
+                continue
+            trunk = encoder.trunk_images(images)
+            parts.setdefault("output", []).append(encoder.project(trunk))
+            parts.setdefault("colour stack", []).append(trunk[:, : encoder.stack_channels[0] * encoder.cell_shape[0]])
+            if encoder.luma is not None:
+                parts.setdefault("luma stack", []).append(encoder.luma_features(trunk))
+            if encoder.global_max:
+                parts.setdefault("cells", []).append(encoder.cells(trunk)[:, : encoder.place_cells])
     return {name: torch.cat(chunks) for name, chunks in parts.items()}
 
 
