@@ -176,7 +176,7 @@ class RunConfig:
             raise ConfigError(f"model.cell_pool: must be 0 (off) or a positive hidden width, got {self.model.cell_pool}")
         if self.model.cell_pool and self.model.video_tokens != "frame":
             raise ConfigError("model.cell_pool: reads the cells into one token per frame; use it with "
-                              f"video_tokens: frame, not {self.model.video_tokens!r}")
+                              f"video_tokens: frame, not {self.model.video_tokens!r} (or set model.cell_pool=0)")
 
 
 def preset_path(name_or_path: str) -> Path:
