@@ -100,6 +100,11 @@ class ModelConfig:
     of the pooled grid cannot (a red square beside a blue circle lights "red" and "circle" too).
     Trains with the task, on the cached trunk features when the encoder is frozen. 0: off.
     Encoders that pool to one vector (resnet18, pretrained) give one place."""
+    cell_motion: bool = False
+    """With cell_pool: each place is read with its 3x3 neighbourhood of places, as it is now and
+    as it changed since the frame before (a 3x3 convolution over the grid of both), so a channel
+    can say "something red moved left" (an object leaves one place for the next), which neither
+    one frame's places nor the difference of two pooled frame tokens tell well."""
     freeze_audio: bool = False
     """Freeze the sound encoder and cache its tokens on disk (computed once per video)."""
     temporal: Component = field(default_factory=lambda: Component("transformer"))
@@ -177,6 +182,9 @@ class RunConfig:
         if self.model.cell_pool and self.model.video_tokens != "frame":
             raise ConfigError("model.cell_pool: reads the cells into one token per frame; use it with "
                               f"video_tokens: frame, not {self.model.video_tokens!r} (or set model.cell_pool=0)")
+        if self.model.cell_motion and not self.model.cell_pool:
+            raise ConfigError("model.cell_motion: reads the places through cell_pool; set model.cell_pool "
+                              "to a hidden width (say 128) too")
 
 
 def preset_path(name_or_path: str) -> Path:

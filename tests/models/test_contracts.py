@@ -24,6 +24,7 @@ from torch import Tensor, nn
 from duomo.batch import Fused, HeadOutput, VideoBatch
 from duomo.config import TASKS, ConfigError, load_config, preset_path
 from duomo.models import build
+from duomo.models.layers import PlaceMotion
 from duomo.text.tokenize import BOS, EOS, PAD, SPECIALS
 
 B = 2  # rows
@@ -515,3 +516,61 @@ def test_cell_pool_refuses_grid_tokens_and_negative_widths():
                               ("model.video_tokens=grid", r"^model\.cell_pool: reads the cells into one token per frame")):
         with pytest.raises(ConfigError, match=message):
             load_config("qa", None, ["model.cell_pool=4", override])
+    with pytest.raises(ConfigError, match=r"^model\.cell_motion: reads the places through cell_pool; set model\.cell_pool"):
+        load_config("qa", None, ["model.cell_motion=true"])
+
+
+def test_cell_motion_reads_the_change_from_the_frame_before():
+    """``model.cell_motion``: a frame's reading depends on itself and the frame before, not on
+    others; the first frame reads as if nothing changed (as the same frame in a still video);
+    two places whose contents swap since the frame before read otherwise than the same frame
+    after itself (something moved)."""
+    cfg = tiny_config("qa")
+    cfg.model.cell_pool = 8
+    cfg.model.cell_motion = True
+    cfg.data.use_audio = False
+    torch.manual_seed(0)
+    model = build.build_model(cfg, vocab=VOCAB, num_outputs=K).eval()
+    video = model.video
+    gen = torch.Generator().manual_seed(5)
+    x = torch.rand(1, 4, video.trunk_dim, generator=gen) * 3  # four frames in time order
+
+    def reading(trunk: Tensor) -> Tensor:
+        with torch.no_grad():
+            return model.frame_tokens(trunk) - video.project(trunk)
+
+    base = reading(x)
+    assert base.shape == (1, 4, D)
+    still = reading(x[:, :1].expand(1, 4, -1).clone())
+    torch.testing.assert_close(still[:, 0], base[:, 0])
+    torch.testing.assert_close(still[:, 1], still[:, 0])  # no change, the same reading
+    changed = x.clone()
+    changed[:, 1] = torch.rand(video.trunk_dim, generator=gen) * 3
+    diff = (reading(changed) - base).abs().amax(dim=-1)[0]  # per frame
+    assert diff[0] < 1e-6 and diff[1] > 1e-3 and diff[2] > 1e-3 and diff[3] < 1e-6
+    where = video.cells(torch.arange(video.trunk_dim, dtype=torch.float32)).long()  # (cells, width)
+    a, b = torch.rand(2, video.cell_shape[1], generator=gen) * 3
+    frame_ab, frame_ba = torch.zeros(video.trunk_dim), torch.zeros(video.trunk_dim)
+    frame_ab[where[0]], frame_ab[where[1]] = a, b
+    frame_ba[where[0]], frame_ba[where[1]] = b, a
+    swapped = reading(torch.stack([frame_ab, frame_ba]).unsqueeze(0))[0, 1]
+    still_ba = reading(torch.stack([frame_ba, frame_ba]).unsqueeze(0))[0, 1]
+    assert (swapped - still_ba).abs().max() > 1e-3
+
+
+def test_place_motion_reads_each_place_with_its_neighbours():
+    """PlaceMotion on a 3x3 grid: a change at the centre place reaches every place's reading, one at
+    a corner only the corner and its three neighbours."""
+    torch.manual_seed(0)
+    layer = PlaceMotion(width=3, hidden=4, out_dim=2, side=3).eval()
+    places = torch.rand(1, 2, 9, 3)  # (B, T, P, width)
+    with torch.no_grad():
+        base = layer(places)
+        assert base.shape == (1, 2, 9, 2)
+        for place, reached in ((4, set(range(9))), (0, {0, 1, 3, 4})):
+            moved = places.clone()
+            moved[0, 1, place] = torch.tensor([2.0, -1.0, 0.5])
+            diff = (layer(moved) - base).abs().amax(dim=-1)[0]  # (T, P)
+            assert torch.all(diff[0] == 0)  # the frame before is not read from the one after
+            assert {p for p in range(9) if diff[1, p] > 1e-6} == reached
+

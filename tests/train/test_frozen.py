@@ -132,16 +132,17 @@ def test_tune_video_proj_without_freezing_trains_the_whole_encoder(run):
     assert not model.cache_trunk and all(p.requires_grad for p in model.video.parameters())
 
 
-@pytest.mark.parametrize(("override", "learns"), [("model.video_tokens=grid", "cell_proj.weight"),
-                                                ("model.cell_pool=8", "cell_pool.1.weight")],
-                         ids=["grid_tokens", "cell_pool"])
-def test_cell_readers_on_a_frozen_encoder_cache_the_trunk_and_learn(run, tmp_path, override, learns):
-    """``model.video_tokens=grid`` and ``model.cell_pool`` read the frame encoder's cells: with a
+@pytest.mark.parametrize(("overrides", "learns"), [(["model.video_tokens=grid"], "cell_proj.weight"),
+                                                 (["model.cell_pool=8"], "cell_pool.1.weight"),
+                                                 (["model.cell_pool=8", "model.cell_motion=true"], "cell_pool.conv.weight")],
+                         ids=["grid_tokens", "cell_pool", "cell_motion"])
+def test_cell_readers_on_a_frozen_encoder_cache_the_trunk_and_learn(run, tmp_path, overrides, learns):
+    """``model.video_tokens=grid`` and ``model.cell_pool`` (with or without ``cell_motion``) read the frame encoder's cells: with a
     frozen encoder the cache holds the trunk (the cells are read from it), every encoder weight
     keeps its first value, their own layers (the cells' projection, the per-place MLP) learn,
     and the model gives the same on cached features as on the frames."""
     manifest, _ = run
-    cfg = tiny_config("classify", manifest, *FROZEN, override)
+    cfg = tiny_config("classify", manifest, *FROZEN, *overrides)
     out = tmp_path / "cells"
     fit(cfg, out)
     vocab = TaskVocab.load(out / "vocab.json")

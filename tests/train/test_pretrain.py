@@ -63,12 +63,14 @@ def world(tmp_path_factory):
 LUMA = ["model.video.args.luma_branch=true", "model.video.args.luma_stem=conv", "model.video.args.luma_remap=true"]
 
 
-@pytest.mark.parametrize(("luma", "cell_pool"), [(False, 0), (True, 0), (True, 8)],
-                         ids=["one_stack", "luma_stack", "cell_pool"])
-def test_pretraining_changes_only_the_frame_encoder_and_lowers_its_loss(world, luma, cell_pool):
-    """Pre-training changes the frame encoder and, with ``model.cell_pool``, the reading of its
-    places that the frame tokens add (trained with it), nothing else."""
-    cfg = tiny_config("qa", world, *(LUMA if luma else []), f"model.cell_pool={cell_pool}")
+@pytest.mark.parametrize(("luma", "cell_pool", "motion"), [(False, 0, False), (True, 0, False), (True, 8, False),
+                                                          (True, 8, True)],
+                         ids=["one_stack", "luma_stack", "cell_pool", "cell_motion"])
+def test_pretraining_changes_only_the_frame_encoder_and_lowers_its_loss(world, luma, cell_pool, motion):
+    """Pre-training changes the frame encoder and, with ``model.cell_pool`` (and ``cell_motion``),
+    the reading of its places that the frame tokens add (trained with it), nothing else."""
+    cfg = tiny_config("qa", world, *(LUMA if luma else []), f"model.cell_pool={cell_pool}",
+                      f"model.cell_motion={str(motion).lower()}")
     records = split_records(load_manifest(world), "train")
     stamps, _ = prepare(records, cfg)
     torch.manual_seed(0)

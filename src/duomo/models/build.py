@@ -176,7 +176,8 @@ def build_model(cfg: RunConfig, *, vocab: list[str], num_outputs: int) -> VideoT
             param.requires_grad_(False)
     return VideoTextModel(dim=dim, video=video, temporal=temporal, audio=audio, text=text, fusion=fusion, head=head,
                           cache_trunk=m.freeze_video and (m.tune_video_proj or m.video_tokens == "grid" or m.cell_pool > 0),
-                          grid_tokens=m.video_tokens == "grid", cell_pool=m.cell_pool)
+                          grid_tokens=m.video_tokens == "grid", cell_pool=m.cell_pool,
+                          cell_motion=m.cell_motion)
 
 
 VIDEO_TAIL = ("proj", "norm")

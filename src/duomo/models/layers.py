@@ -86,6 +86,31 @@ def time_code(times: Tensor, dim: int, scale: float = 64.0) -> Tensor:
     return code if code.shape[-1] == dim else torch.nn.functional.pad(code, (0, dim - code.shape[-1]))
 
 
+class PlaceMotion(nn.Module):
+    """Reads each place of each frame's square grid of places with its 3x3 neighbourhood, as it is
+    now and as it changed since the frame before (zero change for the first frame): a per-place
+    reduction, then a 3x3 convolution over the grid, ReLU and a linear layer.
+
+    places (..., T, P, width) with P = side * side, row-major -> (..., T, P, out_dim)."""
+
+    def __init__(self, *, width: int, hidden: int, out_dim: int, side: int):
+        super().__init__()
+        self.side = side
+        self.norm = nn.LayerNorm(width)
+        self.reduce = nn.Linear(width, max(1, hidden // 2))
+        self.conv = nn.Conv2d(2 * self.reduce.out_features, hidden, kernel_size=3, padding=1)
+        self.out = nn.Linear(hidden, out_dim)
+
+    def forward(self, places: Tensor) -> Tensor:
+        x = self.reduce(self.norm(places))  # (..., T, P, h)
+        before = torch.cat([x[..., :1, :, :], x[..., :-1, :, :]], dim=-3)
+        x = torch.cat([x, x - before], dim=-1)  # (..., T, P, 2h)
+        lead, num_places = x.shape[:-2], x.shape[-2]
+        grid = x.reshape(-1, self.side, self.side, x.shape[-1]).permute(0, 3, 1, 2)  # (N, 2h, side, side)
+        read = torch.relu(self.conv(grid)).flatten(2).transpose(1, 2)  # (N, P, hidden)
+        return self.out(read).reshape(*lead, num_places, -1)
+
+
 def frame_change(frames: Tensor, mask: Tensor) -> Tensor:
     """frames (B, T, D), mask (B, T) bool -> (B, T, D): each frame token minus the one before it
     (zero for the first frame and wherever either of the two is padding). Events are changes, so

@@ -4,13 +4,15 @@ type checkers check it."""
 
 from __future__ import annotations
 
+import math
 from typing import Protocol
 
 import torch
 from torch import Tensor, nn
 
 from duomo.batch import Fused, HeadOutput, VideoBatch
-from duomo.models.layers import encode_valid_frames, time_code
+from duomo.config import ConfigError
+from duomo.models.layers import PlaceMotion, encode_valid_frames, time_code
 
 
 class FrameEncoder(Protocol):
@@ -66,7 +68,7 @@ class VideoTextModel(nn.Module):
 
     def __init__(self, *, dim: int, video: nn.Module, temporal: nn.Module, audio: nn.Module | None,
                  text: nn.Module, fusion: nn.Module, head: nn.Module, cache_trunk: bool = False,
-                 grid_tokens: bool = False, cell_pool: int = 0):
+                 grid_tokens: bool = False, cell_pool: int = 0, cell_motion: bool = False):
         super().__init__()
         self.dim = dim
         self.video = video
@@ -83,12 +85,18 @@ class VideoTextModel(nn.Module):
             self.cell_code = nn.Parameter(torch.zeros(cells, dim))  # where each cell is
             nn.init.normal_(self.cell_code, std=0.02)
         self.cell_pool = None
-        """``model.cell_pool``: an MLP run on each place of each frame, maximum over the places,
-        added to the frame's token."""
-        if cell_pool:
+        """``model.cell_pool``: an MLP run on each place of each frame (``cell_motion``: a
+        ``PlaceMotion`` reading of it), maximum over the places, added to the frame's token."""
+        if cell_pool and cell_motion:  # ``model.cell_motion``: each place with its neighbours, now and its change
+            side = math.isqrt(video.place_cells)
+            if side * side != video.place_cells:
+                raise ConfigError(f"model.cell_motion: needs a square grid of places, the frame encoder has {video.place_cells}")
+            self.cell_pool = PlaceMotion(width=video.cell_shape[1], hidden=cell_pool, out_dim=dim, side=side)
+        elif cell_pool:
             width = video.cell_shape[1]
             self.cell_pool = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, cell_pool), nn.ReLU(),
                                            nn.Linear(cell_pool, dim))
+        if cell_pool:
             self.cell_pool_norm = nn.LayerNorm(dim)
         self.temporal = temporal
         self.audio = audio
@@ -146,8 +154,9 @@ class VideoTextModel(nn.Module):
         return encode_valid_frames(self.video.trunk_images, batch.frames, batch.frame_mask, self.video.trunk_dim)
 
     def frame_tokens(self, trunk: Tensor) -> Tensor:
-        """(..., trunk_dim) -> (..., D): the encoder's projection, plus with ``cell_pool`` the
-        maximum over the frame's places of ``cell_pool`` run on each."""
+        """(..., T, trunk_dim) -> (..., T, D): the encoder's projection, plus with ``cell_pool`` the
+        maximum over the frame's places of ``cell_pool`` run on each (``cell_motion`` reads the
+        frame before too, so frames must come in time order along T)."""
         tokens = self.video.project(trunk)
         if self.cell_pool is None:
             return tokens

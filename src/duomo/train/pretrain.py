@@ -141,12 +141,13 @@ def pretrain_frame_encoder(model: VideoTextModel, cfg: RunConfig, records: list[
         order = rng.permutation(len(records))
         for step, start in enumerate(range(0, len(records), BATCH_VIDEOS)):
             chunk = order[start : start + BATCH_VIDEOS]
-            picks = np.stack([frames[i][rng.integers(0, len(frames[i]), FRAMES_PER_VIDEO)] for i in chunk])
+            # in time order, as the task sees them (``model.cell_motion`` reads the change from the one before)
+            picks = np.stack([frames[i][np.sort(rng.integers(0, len(frames[i]), FRAMES_PER_VIDEO))] for i in chunk])
             x = torch.from_numpy(picks).permute(0, 1, 4, 2, 3).float().div_(255.0)  # (B, k, 3, H, W)
             x = _shift(x, rng)
             y = torch.from_numpy(targets[chunk])
             trunk = model.video.trunk_images(x.flatten(0, 1))  # (B * k, trunk_dim)
-            per_frame = model.frame_tokens(trunk).view(*x.shape[:2], -1)  # (B, k, D), as the task sees them
+            per_frame = model.frame_tokens(trunk.view(*x.shape[:2], -1))  # (B, k, D), as the task sees them
             loss = F.binary_cross_entropy_with_logits(head(per_frame.amax(dim=1)), y)
             if luma_head is not None:
                 luma = model.video.luma_features(trunk).view(*x.shape[:2], -1)  # (B, k, luma_dim)
