@@ -481,6 +481,7 @@ def test_cell_pool_reads_each_place_alone():
     not a place. The frame's token is the encoder's projection plus that reading."""
     cfg = tiny_config("qa")
     cfg.model.cell_pool = 8
+    cfg.model.cell_motion = False  # the qa preset's; this is the per-place MLP alone
     cfg.data.use_audio = False
     torch.manual_seed(0)
     model = build.build_model(cfg, vocab=VOCAB, num_outputs=K).eval()
@@ -517,7 +518,7 @@ def test_cell_pool_refuses_grid_tokens_and_negative_widths():
         with pytest.raises(ConfigError, match=message):
             load_config("qa", None, ["model.cell_pool=4", override])
     with pytest.raises(ConfigError, match=r"^model\.cell_motion: reads the places through cell_pool; set model\.cell_pool"):
-        load_config("qa", None, ["model.cell_motion=true"])
+        load_config("qa", None, ["model.cell_pool=0", "model.cell_motion=true"])
 
 
 def test_cell_motion_reads_the_change_from_the_frame_before():

@@ -20,7 +20,8 @@ from duomo.train.run import fit, frozen_features, frozen_sound, prepare
 from tests.helpers.learning import make_tiny_world, tiny_config
 
 FROZEN = ["train.epochs=2", "train.batch_size=2", "data.use_audio=true", "model.freeze_video=true",
-          "model.freeze_audio=true", "model.tune_video_proj=false", "model.audio.args={channels: [4, 8, 8], time_stride: 8}"]
+          "model.freeze_audio=true", "model.tune_video_proj=false", "model.audio.args={channels: [4, 8, 8], time_stride: 8}",
+          "model.cell_pool=0", "model.cell_motion=false"]
 
 
 @pytest.fixture(scope="module")
