@@ -180,11 +180,12 @@ class RunConfig:
         if self.model.cell_pool < 0:
             raise ConfigError(f"model.cell_pool: must be 0 (off) or a positive hidden width, got {self.model.cell_pool}")
         if self.model.cell_pool and self.model.video_tokens != "frame":
+            off = "model.cell_pool=0 and model.cell_motion=false" if self.model.cell_motion else "model.cell_pool=0"
             raise ConfigError("model.cell_pool: reads the cells into one token per frame; use it with "
-                              f"video_tokens: frame, not {self.model.video_tokens!r} (or set model.cell_pool=0)")
+                              f"video_tokens: frame, not {self.model.video_tokens!r} (or set {off})")
         if self.model.cell_motion and not self.model.cell_pool:
             raise ConfigError("model.cell_motion: reads the places through cell_pool; set model.cell_pool "
-                              "to a hidden width (say 128) too")
+                              "to a hidden width (say 128) too, or model.cell_motion=false")
 
 
 def preset_path(name_or_path: str) -> Path:

@@ -519,6 +519,11 @@ def test_cell_pool_refuses_grid_tokens_and_negative_widths():
             load_config("qa", None, ["model.cell_pool=4", override])
     with pytest.raises(ConfigError, match=r"^model\.cell_motion: reads the places through cell_pool; set model\.cell_pool"):
         load_config("qa", None, ["model.cell_pool=0", "model.cell_motion=true"])
+    # a preset with both on: the error names both ways out, and following it loads
+    with pytest.raises(ConfigError, match=r"\(or set model\.cell_pool=0 and model\.cell_motion=false\)$"):
+        load_config("retrieval", None, ["model.video_tokens=grid"])
+    assert load_config("retrieval", None, ["model.video_tokens=grid", "model.cell_pool=0",
+                                           "model.cell_motion=false"]).model.video_tokens == "grid"
 
 
 def test_cell_motion_reads_the_change_from_the_frame_before():
