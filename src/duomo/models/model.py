@@ -87,16 +87,16 @@ class VideoTextModel(nn.Module):
         self.cell_pool = None
         """``model.cell_pool``: an MLP run on each place of each frame (``cell_motion``: a
         ``PlaceMotion`` reading of it), maximum over the places, added to the frame's token."""
-        if cell_pool and cell_motion:  # ``model.cell_motion``: each place with its neighbours, now and its change
-            side = math.isqrt(video.place_cells)
-            if side * side != video.place_cells:
-                raise ConfigError(f"model.cell_motion: needs a square grid of places, the frame encoder has {video.place_cells}")
-            self.cell_pool = PlaceMotion(width=video.cell_shape[1], hidden=cell_pool, out_dim=dim, side=side)
-        elif cell_pool:
-            width = video.cell_shape[1]
-            self.cell_pool = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, cell_pool), nn.ReLU(),
-                                           nn.Linear(cell_pool, dim))
         if cell_pool:
+            width = video.cell_shape[1]
+            if cell_motion:  # each place with its neighbours, now and its change since the frame before
+                side = math.isqrt(video.place_cells)
+                if side * side != video.place_cells:
+                    raise ConfigError(f"model.cell_motion: needs a square grid of places, the frame encoder has {video.place_cells}")
+                self.cell_pool = PlaceMotion(width=width, hidden=cell_pool, out_dim=dim, side=side)
+            else:
+                self.cell_pool = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, cell_pool), nn.ReLU(),
+                                               nn.Linear(cell_pool, dim))
             self.cell_pool_norm = nn.LayerNorm(dim)
         self.temporal = temporal
         self.audio = audio
