@@ -41,6 +41,12 @@ class DataConfig:
     """Path of manifest.jsonl (the CLI's --data)."""
     num_frames: int = 16
     """Frames sampled uniformly over each video."""
+    train_views: int = 1
+    """V > 1: training videos are decoded at num_frames * V uniformly spaced frames, and each epoch
+    reads each through one of V interleaved views (frames v, v + V, v + 2V, ...): num_frames over
+    the same span, each view a fraction of a frame interval apart, so the task sees more than one
+    sampling of each video (with a frozen frame encoder, the cache holds all of them). Validation,
+    evaluation and prediction read num_frames uniformly spaced frames, which lie between the views."""
     frame_size: int = 64
     """Frames are resized to frame_size x frame_size pixels."""
     use_audio: bool = True
@@ -105,6 +111,12 @@ class ModelConfig:
     as it changed since the frame before (a 3x3 convolution over the grid of both), so a channel
     can say "something red moved left" (an object leaves one place for the next), which neither
     one frame's places nor the difference of two pooled frame tokens tell well."""
+    place_tokens: bool = False
+    """With cell_pool: the fusion also sees every place of every frame as a token of its own (the
+    cell_pool reading of that place, before the maximum over places, plus a learned code of the
+    place and the frame's time code), after the frame tokens. A question's words can then attend
+    to the places of the object they name ("the red circle") and read what it does and when,
+    where the frame token holds only the strongest reading of each channel over the frame."""
     freeze_audio: bool = False
     """Freeze the sound encoder and cache its tokens on disk (computed once per video)."""
     temporal: Component = field(default_factory=lambda: Component("transformer"))
@@ -168,6 +180,8 @@ class RunConfig:
             raise ConfigError(f"task: unknown task {self.task!r}; choose one of {', '.join(TASKS)}")
         if self.data.num_frames < 1:
             raise ConfigError("data.num_frames: must be at least 1")
+        if self.data.train_views < 1:
+            raise ConfigError(f"data.train_views: must be at least 1 (1 is off), got {self.data.train_views}")
         if self.data.frame_size < 8:
             raise ConfigError("data.frame_size: must be at least 8 pixels")
         if self.train.batch_size < 1:
@@ -180,9 +194,13 @@ class RunConfig:
         if self.model.cell_pool < 0:
             raise ConfigError(f"model.cell_pool: must be 0 (off) or a positive hidden width, got {self.model.cell_pool}")
         if self.model.cell_pool and self.model.video_tokens != "frame":
-            off = "model.cell_pool=0 and model.cell_motion=false" if self.model.cell_motion else "model.cell_pool=0"
+            off = " and ".join(["model.cell_pool=0"] + ["model.cell_motion=false"] * self.model.cell_motion
+                               + ["model.place_tokens=false"] * self.model.place_tokens)
             raise ConfigError("model.cell_pool: reads the cells into one token per frame; use it with "
                               f"video_tokens: frame, not {self.model.video_tokens!r} (or set {off})")
+        if self.model.place_tokens and not self.model.cell_pool:
+            raise ConfigError("model.place_tokens: the place tokens are cell_pool's readings; set model.cell_pool "
+                              "to a hidden width (say 128) too, or model.place_tokens=false")
         if self.model.cell_motion and not self.model.cell_pool:
             raise ConfigError("model.cell_motion: reads the places through cell_pool; set model.cell_pool "
                               "to a hidden width (say 128) too, or model.cell_motion=false")

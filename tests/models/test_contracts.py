@@ -564,6 +564,53 @@ def test_cell_motion_reads_the_change_from_the_frame_before():
     assert (swapped - still_ba).abs().max() > 1e-3
 
 
+def test_place_tokens_give_the_fusion_each_place_with_where_and_when_it_is():
+    """``model.place_tokens``: after the frame tokens, one token per place and frame: the place's
+    ``cell_pool`` reading (the same the frame token takes the maximum of), plus the place's code
+    and the frame's time code. Two places whose contents swap swap the readings of their place
+    tokens, each keeping its own place's code, and leave the others alone; a padded frame gives masked zero place tokens; the
+    model's answers ignore padding and its place code learns."""
+    cfg = tiny_config("qa")
+    cfg.model.cell_pool, cfg.model.cell_motion, cfg.model.place_tokens = 8, False, True
+    cfg.data.use_audio = False
+    torch.manual_seed(0)
+    model = build.build_model(cfg, vocab=VOCAB, num_outputs=K).eval()
+    places = model.video.place_cells
+    batch = model_batch("qa", cfg)
+    trunk = torch.rand(2, T, model.video.trunk_dim, generator=torch.Generator().manual_seed(2))
+    trunk = trunk * batch.frame_mask.unsqueeze(-1)
+    where = model.video.cells(torch.arange(model.video.trunk_dim, dtype=torch.float32)).long()  # (cells, width)
+    swapped = trunk.clone()
+    swapped[..., where[0]], swapped[..., where[1]] = trunk[..., where[1]], trunk[..., where[0]]
+    with torch.no_grad():
+        tokens, mask = model.encode_media(dataclasses.replace(batch, frames=None, features=trunk))
+        other, other_mask = model.encode_media(dataclasses.replace(batch, frames=None, features=swapped))
+    assert tokens.shape == (2, T + T * places, D) and torch.equal(mask, other_mask)
+    assert torch.equal(mask[:, T:], batch.frame_mask.repeat_interleave(places, dim=1))
+    per_place, other = tokens[:, T:].view(2, T, places, D), other[:, T:].view(2, T, places, D)
+    code = model.place_code.detach()
+    valid = batch.frame_mask
+    torch.testing.assert_close((other[:, :, 0] - code[0])[valid], (per_place[:, :, 1] - code[1])[valid])
+    torch.testing.assert_close((other[:, :, 1] - code[1])[valid], (per_place[:, :, 0] - code[0])[valid])
+    torch.testing.assert_close(other[:, :, 2:], per_place[:, :, 2:])
+    assert torch.all(per_place[1, T - 1] == 0)  # video 1's padded frame
+    model.train()
+    out = model(batch)
+    model.head.loss(out, batch).backward()
+    assert model.place_code.grad is not None and model.place_code.grad.abs().sum() > 0
+    model.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(model(model_batch("qa", cfg, padded=True)).logits, model(batch).logits,
+                                   atol=1e-4, rtol=0)
+
+
+def test_place_tokens_need_cell_pool():
+    with pytest.raises(ConfigError, match=r"^model\.place_tokens: the place tokens are cell_pool's readings; set model\.cell_pool"):
+        load_config("qa", None, ["model.cell_pool=0", "model.cell_motion=false", "model.place_tokens=true"])
+    with pytest.raises(ConfigError, match=r"\(or set model\.cell_pool=0 and model\.cell_motion=false and model\.place_tokens=false\)$"):
+        load_config("qa", None, ["model.place_tokens=true", "model.video_tokens=grid"])
+
+
 def test_place_motion_reads_each_place_with_its_neighbours():
     """PlaceMotion on a 3x3 grid: a change at the centre place reaches every place's reading, one at
     a corner only the corner and its three neighbours."""

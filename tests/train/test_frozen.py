@@ -4,6 +4,7 @@ reads from the cache is what the encoders give live (so ``duomo eval`` and ``pre
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -11,10 +12,11 @@ import pytest
 import torch
 
 from duomo.batch import VideoBatch
-from duomo.data.datasets import TaskVocab, split_records
+from duomo.config import ConfigError, read_config
+from duomo.data.datasets import TaskVocab, VideoDataset, split_records
 from duomo.data.manifest import load_manifest
 from duomo.data.media import cache_root, read_cached
-from duomo.models.build import build_model
+from duomo.models.build import build_model, check
 from duomo.train.checkpoint import load_checkpoint
 from duomo.train.run import fit, frozen_features, frozen_sound, prepare
 from tests.helpers.learning import make_tiny_world, tiny_config
@@ -71,21 +73,25 @@ def test_cached_frames_and_sound_are_what_the_encoders_give_live(run):
 
 
 def test_running_the_frozen_encoders_counts_towards_the_time_cap(run, tmp_path, monkeypatch):
-    """The minute and a half the (fake) clock says caching took is taken off what the loop gets."""
+    """The minute and a half the (fake) clock says caching took (the train videos', then the val
+    videos', 45 s each) is taken off what the loop gets."""
     import duomo.train.run as run_module
 
     manifest, _ = run
     clock = [1000.0]
     real = run_module.frozen_features
+    calls = []
 
     def slow_features(*args, **kwargs):
-        clock[0] += 90.0
+        clock[0] += 45.0
+        calls.append(1)
         return real(*args, **kwargs)
 
     monkeypatch.setattr(run_module, "frozen_features", slow_features)
     monkeypatch.setattr(run_module, "time", type("FakeTime", (), {"monotonic": staticmethod(lambda: clock[0])}))
     out = tmp_path / "capped"
     fit(tiny_config("classify", manifest, *FROZEN, "train.epochs=1", "train.max_minutes=5"), out)
+    assert len(calls) == 2
     assert load_checkpoint(out / "last.pt")["config"]["train"]["max_minutes"] == pytest.approx(3.5)
 
 
@@ -166,3 +172,55 @@ def test_cell_readers_on_a_frozen_encoder_cache_the_trunk_and_learn(run, tmp_pat
     cached = VideoBatch(video_ids=[vid], features=torch.from_numpy(features[vid]).float().unsqueeze(0), frame_mask=mask)
     with torch.no_grad():
         torch.testing.assert_close(model.encode_media(cached)[0], model.encode_media(live)[0], rtol=2e-2, atol=2e-2)
+
+
+def test_train_views_show_each_train_video_through_one_of_its_interleaved_views(run, tmp_path):
+    """``data.train_views=2``: train videos are decoded, and their frozen features cached, at twice
+    the frames, val videos at the run's own count; an item is one view of them (rows v, v + 2, ...),
+    the same view all through one epoch and for a resumed run, both views over the epochs; the
+    saved config keeps the run's frame count, so eval and predict read that many frames."""
+    manifest, _ = run
+    cfg = tiny_config("classify", manifest, *FROZEN, "data.train_views=2")
+    frames = cfg.data.num_frames
+    out = tmp_path / "views"
+    fit(cfg, out)
+    saved = read_config(out / "config.yaml")
+    assert (saved.data.num_frames, saved.data.train_views) == (frames, 2)
+    assert load_checkpoint(out / "last.pt")["config"]["data"]["num_frames"] == frames
+    wide = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, num_frames=2 * frames))
+    records = load_manifest(manifest)
+    train_stamps, _ = prepare(split_records(records, "train"), wide)
+    val_stamps, _ = prepare(split_records(records, "val"), cfg)
+    vocab = TaskVocab.load(out / "vocab.json")
+    model = build_model(cfg, vocab=vocab.tokenizer.words, num_outputs=vocab.num_outputs)
+    model.load_state_dict(load_checkpoint(out / "last.pt")["model"])
+    folders_before = sorted(p.name for p in cache_root(cfg.data).iterdir())
+    features = frozen_features(model, wide, train_stamps)
+    assert frozen_features(model, cfg, val_stamps)[next(iter(val_stamps))].shape[0] == frames
+    assert sorted(p.name for p in cache_root(cfg.data).iterdir()) == folders_before  # both cached by the run
+    dataset = VideoDataset(split_records(records, "train"), wide, vocab, train_stamps, train=True,
+                           features=features, views=2, seed=cfg.train.seed)
+    seen = set()
+    for epoch in range(8):
+        dataset.start_epoch(epoch)
+        picked = []
+        for index in range(len(dataset)):
+            item = dataset[index]
+            full = features[item.video_id]
+            assert full.shape[0] == 2 * frames and item.features.shape[0] == frames
+            view = next(v for v in (0, 1) if np.array_equal(item.features, full[v::2]))
+            assert np.array_equal(dataset[index].features, item.features)  # the same view all epoch
+            picked.append(view)
+        seen.update(picked)
+        dataset.start_epoch(epoch)
+        assert [next(v for v in (0, 1) if np.array_equal(dataset[i].features, features[dataset[i].video_id][v::2]))
+                for i in range(len(dataset))] == picked  # a resumed epoch draws the same
+    assert seen == {0, 1}
+
+
+def test_train_views_refuse_heads_that_place_frames_in_time(run):
+    manifest, _ = run
+    with pytest.raises(ConfigError, match=r"^data\.train_views: must be at least 1"):
+        tiny_config("classify", manifest, "data.train_views=0")
+    with pytest.raises(ConfigError, match=r"^data\.train_views: the moment head places its frames in time"):
+        check(tiny_config("retrieval", manifest, "data.train_views=2", preset="retrieval_moment"))

@@ -235,12 +235,19 @@ class VideoDataset:
 
     Media is read from the cache on access (memory stays small); ``preload=True`` keeps every
     video's arrays in memory after the first read (fast epochs for sets that fit).
+
+    ``views`` > 1 (``data.train_views``): the cache holds ``cfg.data.num_frames`` frames (or
+    features) per video, and each item is one of ``views`` interleaved views of them (frames v,
+    v + views, ...), drawn per video and epoch (``start_epoch``) from ``seed``.
     """
 
     def __init__(self, records: list[VideoRecord], cfg: RunConfig, vocab: TaskVocab, stamps: dict[str, str], *,
                  train: bool, features: dict[str, np.ndarray] | None = None,
-                 sound: dict[str, np.ndarray] | None = None, preload: bool = True):
+                 sound: dict[str, np.ndarray] | None = None, preload: bool = True, views: int = 1, seed: int = 0):
         self.cfg = cfg
+        self.views = views
+        self.seed = seed
+        self.epoch = 0
         self.stamps = stamps
         self.features = features
         self.sound = sound
@@ -261,6 +268,10 @@ class VideoDataset:
     def num_rows(self) -> int:
         return sum(len(rows) for _, rows in self.items)
 
+    def start_epoch(self, epoch: int) -> None:
+        """Items from now on show the views drawn for ``epoch`` (the same for a resumed run)."""
+        self.epoch = epoch
+
     def __getitem__(self, index: int) -> VideoItem:
         record, rows = self.items[index]
         vid = record.video_id
@@ -274,6 +285,11 @@ class VideoDataset:
                 self._cache[vid] = media
         features = self.features[vid] if self.features is not None else None
         sound = self.sound[vid] if self.sound is not None else None
+        if self.views > 1:
+            view = int(np.random.default_rng((self.seed, self.epoch, index)).integers(self.views))
+            features = features[view :: self.views] if features is not None else None
+            if media.frames is not None:
+                media = Media(frames=media.frames[view :: self.views], mel=media.mel)
         return VideoItem(vid, media, features, rows, sound)
 
 

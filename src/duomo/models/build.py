@@ -137,6 +137,9 @@ def _component(cfg: RunConfig, where: str) -> Component | None:
                           f"separate or late_concat, not {cfg.model.fusion.name!r}")
     if where == "model.head" and component.name in ("moment", "summarize") and cfg.model.video_tokens != "frame":
         raise ConfigError(f"model.video_tokens: the {component.name} head needs one token per frame; use frame")
+    if where == "model.head" and component.name in ("moment", "summarize") and cfg.data.train_views > 1:
+        raise ConfigError(f"data.train_views: the {component.name} head places its frames in time, which a view "
+                          "shifts; use data.train_views=1")
     if where == "model.head" and component.name == "moment" and cfg.model.temporal.name == "mean":
         raise ConfigError("model.temporal.name: the moment head needs one token per frame; mean keeps one per video")
     return component
@@ -177,7 +180,7 @@ def build_model(cfg: RunConfig, *, vocab: list[str], num_outputs: int) -> VideoT
     return VideoTextModel(dim=dim, video=video, temporal=temporal, audio=audio, text=text, fusion=fusion, head=head,
                           cache_trunk=m.freeze_video and (m.tune_video_proj or m.video_tokens == "grid" or m.cell_pool > 0),
                           grid_tokens=m.video_tokens == "grid", cell_pool=m.cell_pool,
-                          cell_motion=m.cell_motion)
+                          cell_motion=m.cell_motion, place_tokens=m.place_tokens)
 
 
 VIDEO_TAIL = ("proj", "norm")

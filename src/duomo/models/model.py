@@ -68,7 +68,8 @@ class VideoTextModel(nn.Module):
 
     def __init__(self, *, dim: int, video: nn.Module, temporal: nn.Module, audio: nn.Module | None,
                  text: nn.Module, fusion: nn.Module, head: nn.Module, cache_trunk: bool = False,
-                 grid_tokens: bool = False, cell_pool: int = 0, cell_motion: bool = False):
+                 grid_tokens: bool = False, cell_pool: int = 0, cell_motion: bool = False,
+                 place_tokens: bool = False):
         super().__init__()
         self.dim = dim
         self.video = video
@@ -98,6 +99,15 @@ class VideoTextModel(nn.Module):
                 self.cell_pool = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, cell_pool), nn.ReLU(),
                                                nn.Linear(cell_pool, dim))
             self.cell_pool_norm = nn.LayerNorm(dim)
+        self.place_tokens = place_tokens
+        """``model.place_tokens``: each place of each frame, read by ``cell_pool``, is also a token
+        of its own, after the frame tokens (``encode_places``)."""
+        if place_tokens:
+            if self.cell_pool is None:
+                raise ConfigError("model.place_tokens: the place tokens are cell_pool's readings; set model.cell_pool too")
+            self.place_norm = nn.LayerNorm(dim)
+            self.place_code = nn.Parameter(torch.zeros(video.place_cells, dim))  # where each place is
+            nn.init.normal_(self.place_code, std=0.02)
         self.temporal = temporal
         self.audio = audio
         self.text = text
@@ -131,10 +141,15 @@ class VideoTextModel(nn.Module):
             elif batch.features is None and self.cell_pool is None:
                 per_frame = self.video(batch.frames, batch.frame_mask)
             else:  # from the trunk, cached or run here; padded frames stay zeros, as the encoder leaves them
-                per_frame = self.frame_tokens(self.trunk(batch))
+                trunk = self.trunk(batch)
+                readings = self.read_places(trunk) if self.cell_pool is not None else None
+                per_frame = self.frame_tokens(trunk, readings)
                 per_frame = per_frame * batch.frame_mask.unsqueeze(-1).to(per_frame.dtype)
             tokens, mask = self.temporal(per_frame, batch.frame_mask)
             tokens = tokens + self.modality[0] + self.time_scale * time_code(_fractions(mask), self.dim)
+            if self.place_tokens:  # after the frame tokens, which the moment and summarize heads read first
+                places, place_mask = self.encode_places(readings, batch.frame_mask)
+                tokens, mask = torch.cat([tokens, places], dim=1), torch.cat([mask, place_mask], dim=1)
         sound = sound_mask = None
         if batch.sound is not None:  # a frozen sound encoder's cached tokens
             sound, sound_mask = batch.sound, batch.sound_mask
@@ -153,15 +168,30 @@ class VideoTextModel(nn.Module):
             return batch.features
         return encode_valid_frames(self.video.trunk_images, batch.frames, batch.frame_mask, self.video.trunk_dim)
 
-    def frame_tokens(self, trunk: Tensor) -> Tensor:
+    def frame_tokens(self, trunk: Tensor, readings: Tensor | None = None) -> Tensor:
         """(..., T, trunk_dim) -> (..., T, D): the encoder's projection, plus with ``cell_pool`` the
-        maximum over the frame's places of ``cell_pool`` run on each (``cell_motion`` reads the
-        frame before too, so frames must come in time order along T)."""
+        maximum over the frame's places of their readings (``read_places``, or ``readings`` when
+        already read)."""
         tokens = self.video.project(trunk)
         if self.cell_pool is None:
             return tokens
-        places = self.video.cells(trunk)[..., : self.video.place_cells, :]  # (..., places, width)
-        return tokens + self.cell_pool_norm(self.cell_pool(places).amax(dim=-2))
+        if readings is None:
+            readings = self.read_places(trunk)
+        return tokens + self.cell_pool_norm(readings.amax(dim=-2))
+
+    def read_places(self, trunk: Tensor) -> Tensor:
+        """(..., T, trunk_dim) -> (..., T, places, D): ``cell_pool`` run on each place of each frame
+        (``cell_motion`` reads the frame before too, so frames must come in time order along T)."""
+        return self.cell_pool(self.video.cells(trunk)[..., : self.video.place_cells, :])
+
+    def encode_places(self, readings: Tensor, frame_mask: Tensor) -> tuple[Tensor, Tensor]:
+        """``place_tokens``: readings (V, T, P, D) -> tokens (V, T * P, D), frame-major, each the
+        place's reading with the code of its place and its frame's time, and mask (V, T * P)."""
+        videos, frames, num_places, dim = readings.shape
+        when = self.time_scale * time_code(_fractions(frame_mask), dim)  # (V, T, D)
+        tokens = self.place_norm(readings) + self.place_code + self.modality[0] + when.unsqueeze(2)
+        tokens = tokens * frame_mask[:, :, None, None].to(tokens.dtype)  # padded frames stay zeros
+        return tokens.reshape(videos, frames * num_places, dim), frame_mask.repeat_interleave(num_places, dim=1)
 
     def encode_cells(self, batch: VideoBatch) -> tuple[Tensor, Tensor]:
         """``grid_tokens``: frame tokens (V, S * T', D), cell-major, and mask, from the trunk

@@ -109,6 +109,7 @@ def train(cfg: RunConfig, model: VideoTextModel, train_set: VideoDataset, val_se
     stopped_early = False
     while epoch < tc.epochs and not stopped_early:
         model.train()
+        train_set.start_epoch(epoch)
         order = np.random.default_rng(tc.seed + epoch).permutation(len(train_set)).tolist()
         loss_sum, loss_rows = resumed_loss if batch_start else (0.0, 0)
         rows_seen, epoch_started, stop_batch = 0, time.monotonic(), 0

@@ -178,22 +178,34 @@ def fit(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False,
     save_config(cfg, out / "config.yaml")
     vocab.save(out / "vocab.json")
 
-    stamps, failed = prepare(train_records + val_records, cfg, on_prepare)
+    # train videos are decoded at every view's frames (data.train_views), the val ones as evaluation reads them
+    views = cfg.data.train_views
+    train_cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, num_frames=cfg.data.num_frames * views))
+    train_stamps, failed = prepare(train_records, train_cfg, on_prepare)
+    val_stamps, val_failed = prepare(val_records, cfg, on_prepare)
+    failed.update(val_failed)
     torch.manual_seed(cfg.train.seed)
     model = build_model(cfg, vocab=vocab.tokenizer.words, num_outputs=vocab.num_outputs)
     loop_cfg = cfg
     if cfg.train.pretrain_video_epochs:
-        loop_cfg = pretrained(model, cfg, out, train_records, stamps, on_pretrain)
+        # pre-trained on the train videos' frames, all views; the loop keeps the run's own data settings
+        loop_cfg = dataclasses.replace(pretrained(model, train_cfg, out, train_records, train_stamps, on_pretrain),
+                                       data=cfg.data)
     caching = time.monotonic()
-    features = frozen_features(model, cfg, stamps, on_prepare) if cfg.model.freeze_video else None
-    sound = frozen_sound(model, cfg, stamps, on_prepare) if cfg.model.freeze_audio and model.audio is not None else None
+    features = val_features = sound = None
+    if cfg.model.freeze_video:
+        features = frozen_features(model, train_cfg, train_stamps, on_prepare)
+        val_features = frozen_features(model, cfg, val_stamps, on_prepare)
+    if cfg.model.freeze_audio and model.audio is not None:  # the spectrogram does not depend on the frames
+        sound = frozen_sound(model, cfg, {**train_stamps, **val_stamps}, on_prepare)
     loop_cfg = less_time(loop_cfg, time.monotonic() - caching)  # running the frozen encoders counts too
 
-    train_set = VideoDataset(train_records, cfg, vocab, stamps, train=True, features=features, sound=sound)
+    train_set = VideoDataset(train_records, train_cfg, vocab, train_stamps, train=True, features=features, sound=sound,
+                             views=views, seed=cfg.train.seed)
     if not len(train_set):
         raise DatasetError(f"{cfg.data.manifest}: no train video has anything to learn for task {cfg.task}")
     val_pick = val_records[: cfg.train.max_val_videos] if cfg.train.max_val_videos else val_records
-    val_set = VideoDataset(val_pick, cfg, vocab, stamps, train=False, features=features, sound=sound)
+    val_set = VideoDataset(val_pick, cfg, vocab, val_stamps, train=False, features=val_features, sound=sound)
     log.info("train: %d videos, %d rows; val: %d videos", len(train_set), train_set.num_rows, len(val_set))
     result = train(loop_cfg, model, train_set, val_set, out, vocab, resume=resume, on_progress=on_progress)
     return FitResult(out, result, len(train_set), train_set.num_rows, len(val_set), failed)
