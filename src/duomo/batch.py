@@ -83,6 +83,8 @@ class Fused:
     """(B, N) bool."""
     pooled: Tensor
     """(B, D) one vector per row, what classifier heads read."""
+    first_frame: int = 0
+    """Where the video's tokens, frame tokens first, start in ``tokens`` (after a [CLS] token: 1)."""
 
 
 @dataclass
@@ -93,3 +95,5 @@ class HeadOutput:
     """What the head read; captioning decodes from it at predict time."""
     choice_mask: Tensor | None = None
     """(B, K) bool, copied from the batch for multiple-choice prediction."""
+    ground: Tensor | None = None
+    """(B, T) per-frame logits of "the row's text happens here" (the qa head's ``ground_weight``)."""

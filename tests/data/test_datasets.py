@@ -22,7 +22,7 @@ from duomo.data.datasets import (
     make_rows,
     split_records,
 )
-from duomo.data.manifest import DialogTurn, QAPair, VideoRecord, load_manifest
+from duomo.data.manifest import DialogTurn, QAPair, Segment, VideoRecord, load_manifest
 from duomo.data.media import prepare_media
 from duomo.synth.scene import SynthConfig
 from duomo.synth.world import generate_world
@@ -212,6 +212,25 @@ def test_qa_rows_exact():
         # green is not an answer of the train split: the choice is dropped
         Row(text_ids=[6, 11, 5], label=2, choices=[1, 2], qa_type="shape", answer="circle", question="What shape?"),
     ]
+
+
+def test_qa_grounding_rows_only_in_training_and_their_words_in_the_vocabulary():
+    """The qa head's ``ground_weight``: training adds one row per segment with a caption (its text,
+    span and the video's duration, no answer); evaluation does not; the captions' words join the
+    tokenizer."""
+    segments = (Segment(0.5, 1.5, "the disc sinks"), Segment(2.0, 2.0, "empty span"), Segment(1.0, 3.0))
+    records = [replace(QA_TRAIN[0], segments=segments, extra={"duration": 4.0}), QA_TRAIN[1]]
+    cfg = run_config("qa")
+    cfg = replace(cfg, model=replace(cfg.model, head=replace(cfg.model.head, args={"ground_weight": 1.0})))
+    vocab = build_vocab(records, cfg)
+    assert {"disc", "sinks"} <= set(vocab.tokenizer.words) and "empty" not in vocab.tokenizer.words
+    rows = make_rows(records[0], cfg, vocab, train=True)
+    assert len(rows) == 3 and rows[:2] == make_rows(records[0], run_config("qa"), vocab, train=True)
+    assert rows[2] == Row(text_ids=vocab.tokenizer.encode("the disc sinks"), qa_type="ground",
+                          question="the disc sinks", span=(0.5, 1.5), duration_sec=4.0)
+    assert rows[2].label == -100
+    assert [r.qa_type for r in make_rows(records[0], cfg, vocab, train=False)] == ["color", "shape"]
+    assert build_vocab(records, run_config("qa")).tokenizer.words == SPECIALS + ["?", "what", "color", "is", "it", "now", "shape"]
 
 
 def test_qa_unknown_answer_kept_at_eval_dropped_at_train():

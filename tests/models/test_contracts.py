@@ -443,6 +443,7 @@ def test_grid_tokens_follow_each_cell_through_time_apart():
     in every frame, changes that cell's tokens and no other's before fusion."""
     cfg = tiny_config("qa")
     cfg.model.video_tokens = "grid"
+    cfg.model.head.args["ground_weight"] = 0.0  # grounding reads one token per frame
     cfg.data.use_audio = False
     torch.manual_seed(0)
     model = build.build_model(cfg, vocab=VOCAB, num_outputs=K).eval()
@@ -609,6 +610,39 @@ def test_place_tokens_need_cell_pool():
         load_config("qa", None, ["model.cell_pool=0", "model.cell_motion=false", "model.place_tokens=true"])
     with pytest.raises(ConfigError, match=r"\(or set model\.cell_pool=0 and model\.cell_motion=false and model\.place_tokens=false\)$"):
         load_config("qa", None, ["model.place_tokens=true", "model.video_tokens=grid"])
+
+
+def test_grounding_refuses_models_without_one_token_per_frame():
+    for overrides in (["model.temporal.name=mean", "model.temporal.args={}"], ["model.video_tokens=grid", "model.cell_pool=0",
+                                                                                "model.cell_motion=false"]):
+        with pytest.raises(ConfigError, match=r"^model\.head\.args\.ground_weight: needs one token per frame .*"
+                                              r"or set model\.head\.args\.ground_weight=0$"):
+            build.check(load_config("qa", None, ["model.head.args.ground_weight=1.0", *overrides]))
+    build.check(load_config("qa", None, ["model.head.args.ground_weight=0", "model.temporal=mean"]))
+
+
+@pytest.mark.parametrize("fusion", ["cross_attn", "concat", "attention", "late_concat"])
+def test_grounding_reads_the_frame_tokens_wherever_the_fusion_puts_them(fusion):
+    """The qa head's grounding logits follow the frame tokens (``Fused.first_frame``): changing one
+    frame's token, after fusion, changes that frame's logit and, with the FiLM alone, no other."""
+    cfg = tiny_config("qa")
+    cfg.model.fusion = dataclasses.replace(cfg.model.fusion, name=fusion, args={})
+    cfg.model.head.args["ground_weight"] = 1.0
+    torch.manual_seed(0)
+    model = build.build_model(cfg, vocab=VOCAB, num_outputs=K).eval()
+    batch = dataclasses.replace(model_batch("qa", cfg), spans=torch.tensor([[0.0, 0.5]] * 3))
+    with torch.no_grad():
+        fused = model.fuse(batch)
+        assert fused.first_frame == (1 if fusion == "concat" else 0)  # concat's [CLS] token comes first
+        if fusion == "concat":
+            torch.testing.assert_close(fused.pooled, fused.tokens[:, 0])
+        out = model.head(fused, batch)
+        assert out.ground.shape == (3, T)
+        changed = fused.tokens.clone()
+        changed[:, fused.first_frame + 1] += 1.0
+        other = model.head(dataclasses.replace(fused, tokens=changed), batch).ground
+    moved = (other - out.ground).abs() > 1e-6
+    assert moved[:, 1].all() and not moved[:, [0, *range(2, T)]].any()
 
 
 def test_place_motion_reads_each_place_with_its_neighbours():

@@ -3,6 +3,8 @@ decoding follows its rules (multiple-choice answers stay among the choices; beam
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 from torch import nn
@@ -83,6 +85,49 @@ def test_qa_loss_ignores_unknown_answers():
     with torch.no_grad():
         mixed = head.loss(head(fused, with_unknown), with_unknown)
         torch.testing.assert_close(mixed, head.loss(head(two, known), known))
+
+
+def test_qa_grounding_loss_by_hand():
+    """``ground_weight``: rows with a span (the grounding rows; nan elsewhere) add, times the
+    weight, the binary cross-entropy of each frame's grounding logit against "inside the span"
+    over the row's frames; answer rows add cross-entropy alone; a batch of grounding rows alone
+    gives a finite loss."""
+    torch.manual_seed(0)
+    head = QAHead(dim=D, num_answers=K, hidden_dim=0, dropout=0.0, ground_weight=0.5)
+    frames = 4
+    fused = Fused(tokens=torch.randn(2, frames + 2, D), mask=torch.ones(2, frames + 2, dtype=torch.bool),
+                  pooled=torch.randn(2, D))
+    # row 0 answers 3; row 1 is grounded on [0.25, 0.75) of the video: frames 1 and 2 of 4
+    batch = VideoBatch(video_ids=["a"], frame_mask=torch.ones(1, frames, dtype=torch.bool),
+                       rows=torch.tensor([0, 0]), labels=torch.tensor([3, -100]),
+                       spans=torch.tensor([[float("nan")] * 2, [0.25, 0.75]]))
+    with torch.no_grad():
+        out = head(fused, batch)
+        assert out.ground.shape == (2, frames)
+        ground = out.ground[1]
+        inside = torch.tensor([0.0, 1.0, 1.0, 0.0])
+        bce = -(inside * torch.log(torch.sigmoid(ground)) + (1 - inside) * torch.log(1 - torch.sigmoid(ground))).mean()
+        answer = -torch.log_softmax(out.logits[0], dim=0)[3]
+        torch.testing.assert_close(head.loss(out, batch), answer + 0.5 * bce)
+        alone = dataclasses.replace(batch, labels=torch.tensor([-100, -100]))
+        torch.testing.assert_close(head.loss(out, alone), 0.5 * bce)
+        plain = dataclasses.replace(batch, spans=None)  # evaluation rows carry no span: no grounding
+        assert head(fused, plain).ground is None
+
+
+def test_qa_grounding_overfits_where_each_text_happens():
+    """Two rows over the same frames, each grounded on another span, their pooled vectors telling
+    them apart: the grounding logits learn to point at each row's own frames."""
+    torch.manual_seed(0)
+    head = QAHead(dim=D, num_answers=K, hidden_dim=0, dropout=0.0, ground_weight=1.0)
+    frames = 6
+    gen = torch.Generator().manual_seed(1)
+    tokens = torch.randn(1, frames, D, generator=gen).expand(2, -1, -1).clone()
+    fused = Fused(tokens=tokens, mask=torch.ones(2, frames, dtype=torch.bool), pooled=torch.randn(2, D, generator=gen))
+    batch = VideoBatch(video_ids=["a"], frame_mask=torch.ones(1, frames, dtype=torch.bool), rows=torch.tensor([0, 0]),
+                       labels=torch.tensor([-100, -100]), spans=torch.tensor([[0.0, 0.5], [0.5, 1.0]]))
+    expected = torch.tensor([[1, 1, 1, 0, 0, 0], [0, 0, 0, 1, 1, 1]], dtype=torch.bool)
+    overfit(head, fused, batch, lambda h: torch.equal(h(fused, batch).ground > 0, expected))
 
 
 def test_qa_predict_keeps_to_each_rows_choices():

@@ -55,6 +55,9 @@ def collate(items: list[VideoItem], *, task: str, num_outputs: int = 0, multi_la
         batch.choice_mask = choice_mask
         batch.qa_types = [row.qa_type for row in rows]
         batch.turn_idx = [row.turn_idx for row in rows]
+        if any(row.span is not None for row in rows):  # grounding rows (the qa head's ground_weight); nan elsewhere
+            batch.spans = torch.tensor([_fractions(row.span, row.duration_sec) if row.span is not None
+                                        else (float("nan"),) * 2 for row in rows], dtype=torch.float32)
     elif task == "caption":
         if rows and rows[0].target_ids:
             batch.target_ids, batch.target_mask = _pad([row.target_ids for row in rows])
@@ -62,8 +65,7 @@ def collate(items: list[VideoItem], *, task: str, num_outputs: int = 0, multi_la
     elif task == "retrieval":
         batch.text_ids, batch.text_mask = _pad([row.text_ids for row in rows])
         if rows and rows[0].span is not None:
-            batch.spans = torch.tensor([[min(max(t / max(row.duration_sec, 1e-6), 0.0), 1.0) for t in row.span]
-                                        for row in rows], dtype=torch.float32)
+            batch.spans = torch.tensor([_fractions(row.span, row.duration_sec) for row in rows], dtype=torch.float32)
     elif task == "summarize":
         num_frames = frame_mask.shape[1]
         batch.importance = torch.tensor(np.stack([importance_at_frames(row.importance, row.duration_sec, num_frames)
@@ -80,6 +82,11 @@ def collate(items: list[VideoItem], *, task: str, num_outputs: int = 0, multi_la
         else:
             batch.labels = torch.tensor([row.label for row in rows], dtype=torch.long)
     return batch
+
+
+def _fractions(span: tuple[float, float], duration_sec: float) -> tuple[float, float]:
+    """A span in seconds as fractions of the video's duration, clipped to [0, 1]."""
+    return tuple(min(max(t / max(duration_sec, 1e-6), 0.0), 1.0) for t in span)
 
 
 def frame_times(duration_sec: float, num_frames: int) -> np.ndarray:

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from duomo.config import DataConfig, RunConfig
-from duomo.data.manifest import VideoRecord
+from duomo.data.manifest import Segment, VideoRecord
 from duomo.data.media import Media, read_cached
 from duomo.errors import DuomoError
 from duomo.text.tokenize import SEP, WordTokenizer
@@ -70,6 +70,8 @@ def build_vocab(records: list[VideoRecord], cfg: RunConfig) -> TaskVocab:
     if not records:
         raise DatasetError(f"{cfg.data.manifest}: the train split is empty")
     texts = [text for record in records for text in task_texts(record, task)]
+    if task in ("qa", "dialog") and cfg.model.head.args.get("ground_weight", 0) > 0:  # the grounding rows' words
+        texts += [s.caption for record in records for s in grounded_segments(record)]
     tokenizer = WordTokenizer.build(texts, min_count=cfg.data.min_word_count)
     vocab = TaskVocab(tokenizer)
     if task == "qa":
@@ -157,6 +159,24 @@ def encode_dialog(tokenizer: WordTokenizer, text: str, max_len: int) -> list[int
     return ids[max(0, len(ids) - max_len):]  # not ids[-max_len:], which keeps everything for 0
 
 
+def grounded_segments(record: VideoRecord) -> list[Segment]:
+    """The segments a grounding row is made of: with a caption and a span of some length."""
+    return [s for s in record.segments if s.caption and s.end_sec > s.start_sec]
+
+
+def grounding_rows(record: VideoRecord, cfg: RunConfig, vocab: TaskVocab) -> list[Row]:
+    """The qa head's grounding rows (``ground_weight``): one per ``grounded_segments``, its text
+    and span, no answer (label -100), type "ground"."""
+    segments = grounded_segments(record)
+    if not segments:
+        return []
+    duration = record.extra.get("duration")
+    if not isinstance(duration, (int, float)) or duration <= 0:
+        duration = probe(record.video_path).duration_sec
+    return [Row(text_ids=vocab.tokenizer.encode(s.caption, cfg.data.max_text_len) or [SEP], question=s.caption,
+                span=(s.start_sec, s.end_sec), duration_sec=float(duration), qa_type="ground") for s in segments]
+
+
 def make_rows(record: VideoRecord, cfg: RunConfig, vocab: TaskVocab, *, train: bool) -> list[Row]:
     """The rows of one record for the task. Evaluation keeps every row (unknown answers count as
     wrong); training drops rows whose answer is outside the vocabulary."""
@@ -184,7 +204,9 @@ def make_rows(record: VideoRecord, cfg: RunConfig, vocab: TaskVocab, *, train: b
                                     turn_idx=turn_idx, qa_type=f"turn{turn_idx + 1}", answer=turn.answer,
                                     question=text))
                 history.append((turn.question, turn.answer))
-    elif task == "caption":
+    if task in ("qa", "dialog") and train and cfg.model.head.args.get("ground_weight", 0) > 0:
+        rows.extend(grounding_rows(record, cfg, vocab))
+    if task == "caption":
         if train:
             for caption in record.captions:
                 rows.append(Row(target_ids=tok.encode(caption, data.max_target_len, bos=True, eos=True),

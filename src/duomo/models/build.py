@@ -137,6 +137,10 @@ def _component(cfg: RunConfig, where: str) -> Component | None:
                           f"separate or late_concat, not {cfg.model.fusion.name!r}")
     if where == "model.head" and component.name in ("moment", "summarize") and cfg.model.video_tokens != "frame":
         raise ConfigError(f"model.video_tokens: the {component.name} head needs one token per frame; use frame")
+    if where == "model.head" and component.args.get("ground_weight", 0) > 0 and (
+            cfg.model.temporal.name == "mean" or cfg.model.video_tokens != "frame"):
+        raise ConfigError("model.head.args.ground_weight: needs one token per frame (model.video_tokens: frame, "
+                          "a temporal model other than mean); or set model.head.args.ground_weight=0")
     if where == "model.head" and component.name in ("moment", "summarize") and cfg.data.train_views > 1:
         raise ConfigError(f"data.train_views: the {component.name} head places its frames in time, which a view "
                           "shifts; use data.train_views=1")

@@ -214,7 +214,8 @@ class VideoTextModel(nn.Module):
             fused = self.fusion(media, media_mask, text, text_mask)
             if batch.rows is None:
                 return fused
-            return Fused(tokens=fused.tokens[batch.rows], mask=fused.mask[batch.rows], pooled=fused.pooled[batch.rows])
+            return Fused(tokens=fused.tokens[batch.rows], mask=fused.mask[batch.rows], pooled=fused.pooled[batch.rows],
+                         first_frame=fused.first_frame)
         text = self.text(batch.text_ids, batch.text_mask)
         if batch.rows is not None and getattr(self.fusion, "takes_rows", False):
             return self.fusion(media, media_mask, text, batch.text_mask, rows=batch.rows)
