@@ -170,11 +170,18 @@ def grounding_rows(record: VideoRecord, cfg: RunConfig, vocab: TaskVocab) -> lis
     segments = grounded_segments(record)
     if not segments:
         return []
+    duration = manifest_duration(record)
+    return [Row(text_ids=vocab.tokenizer.encode(s.caption, cfg.data.max_text_len) or [SEP], question=s.caption,
+                span=(s.start_sec, s.end_sec), duration_sec=duration, qa_type="ground") for s in segments]
+
+
+def manifest_duration(record: VideoRecord) -> float:
+    """The video's duration in seconds: the manifest's ``duration`` when it gives a positive one,
+    else probed from the file."""
     duration = record.extra.get("duration")
     if not isinstance(duration, (int, float)) or duration <= 0:
         duration = probe(record.video_path).duration_sec
-    return [Row(text_ids=vocab.tokenizer.encode(s.caption, cfg.data.max_text_len) or [SEP], question=s.caption,
-                span=(s.start_sec, s.end_sec), duration_sec=float(duration), qa_type="ground") for s in segments]
+    return float(duration)
 
 
 def make_rows(record: VideoRecord, cfg: RunConfig, vocab: TaskVocab, *, train: bool) -> list[Row]:
@@ -227,10 +234,7 @@ def make_rows(record: VideoRecord, cfg: RunConfig, vocab: TaskVocab, *, train: b
     elif task == "summarize":
         importance = importance_of(record)
         if importance:
-            duration = record.extra.get("duration")
-            if not isinstance(duration, (int, float)) or duration <= 0:
-                duration = probe(record.video_path).duration_sec
-            rows.append(Row(importance=importance, shots=record.shots, duration_sec=float(duration)))
+            rows.append(Row(importance=importance, shots=record.shots, duration_sec=manifest_duration(record)))
     elif task == "classify":
         label_idx = {label: i for i, label in enumerate(vocab.labels)}
         known = [label_idx[label] for label in record.labels if label in label_idx]

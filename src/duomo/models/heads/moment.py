@@ -63,11 +63,7 @@ class MomentHead(nn.Module):
         start_bin, end_bin = span_bins(batch.spans, mask)
         loss = _soft_cross_entropy(out.logits[..., 0], start_bin, mask, self.boundary_sigma)
         loss = loss + _soft_cross_entropy(out.logits[..., 1], end_bin, mask, self.boundary_sigma)
-        positions = torch.arange(mask.shape[1], device=mask.device).unsqueeze(0)
-        inside = ((positions >= start_bin.unsqueeze(1)) & (positions <= end_bin.unsqueeze(1))).float()
-        bce = F.binary_cross_entropy_with_logits(out.logits[..., 2], inside, reduction="none")
-        loss = loss + self.inside_weight * (bce * mask).sum() / mask.sum().clamp(min=1)
-        return loss
+        return loss + self.inside_weight * inside_loss(out.logits[..., 2], start_bin, end_bin, mask)
 
     def predict(self, out: HeadOutput) -> list[tuple[float, float, float]]:
         """Per row, (start, end, probability): the most likely frames s <= e, as fractions of the
@@ -96,6 +92,15 @@ def span_bins(spans: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
     start = torch.minimum(torch.floor(spans[:, 0] * count).long(), last).clamp(min=0)
     end = torch.minimum(torch.ceil(spans[:, 1] * count).long() - 1, last)
     return start, torch.maximum(end, start)
+
+
+def inside_loss(logits: Tensor, start: Tensor, end: Tensor, mask: Tensor) -> Tensor:
+    """Binary cross-entropy of per-frame logits (B, T) against "frame inside [start, end]" (B,)
+    long, averaged over the valid frames of ``mask`` (B, T)."""
+    positions = torch.arange(mask.shape[1], device=mask.device).unsqueeze(0)
+    inside = ((positions >= start.unsqueeze(1)) & (positions <= end.unsqueeze(1))).float()
+    bce = F.binary_cross_entropy_with_logits(logits, inside, reduction="none")
+    return (bce * mask).sum() / mask.sum().clamp(min=1)
 
 
 def _soft_cross_entropy(logits: Tensor, target: Tensor, mask: Tensor, sigma: float) -> Tensor:

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from duomo.batch import Fused, HeadOutput, VideoBatch
-from duomo.models.heads.moment import span_bins
+from duomo.models.heads.moment import inside_loss, span_bins
 from duomo.models.layers import MLP
 
 
@@ -63,12 +63,9 @@ class QAHead(nn.Module):
         if not grounded.any():
             return loss
         mask = batch.frame_mask[batch.rows] if batch.rows is not None else batch.frame_mask  # (B, T)
-        mask, logits = mask[grounded], out.ground[grounded]
+        mask = mask[grounded]
         start, end = span_bins(spans[grounded], mask)
-        positions = torch.arange(mask.shape[1], device=mask.device).unsqueeze(0)
-        inside = ((positions >= start.unsqueeze(1)) & (positions <= end.unsqueeze(1))).float()
-        bce = F.binary_cross_entropy_with_logits(logits, inside, reduction="none")
-        return loss + self.ground_weight * (bce * mask).sum() / mask.sum().clamp(min=1)
+        return loss + self.ground_weight * inside_loss(out.ground[grounded], start, end, mask)
 
     def predict(self, out: HeadOutput) -> list[tuple[int, float]]:
         """(answer index, probability) per row, the argmax among the row's allowed answers."""
