@@ -52,6 +52,9 @@ class VideoBatch:
     """(B, T) float: the true importance at each frame's time (summarization)."""
     frame_times: Tensor | None = None
     """(B, T) float: each row's frame times in seconds (summarization: frame k at (k + 0.5) / T of the video)."""
+    frame_words: Tensor | None = None
+    """(V, T, W) float 0/1: the words each frame's time is described by (``model.frame_words``,
+    training only); a video without targets has nan rows."""
     qa_types: list[str] = field(default_factory=list)
     """(B) question family of each row (QA, dialog)."""
     turn_idx: list[int] = field(default_factory=list)
@@ -97,3 +100,5 @@ class HeadOutput:
     """(B, K) bool, copied from the batch for multiple-choice prediction."""
     ground: Tensor | None = None
     """(B, T) per-frame logits of "the row's text happens here" (the qa head's ``ground_weight``)."""
+    frame_words: Tensor | None = None
+    """(V, T, W) per-frame logits of the words that describe each frame's time (``model.frame_words``)."""

@@ -117,6 +117,13 @@ class ModelConfig:
     place and the frame's time code), after the frame tokens. A question's words can then attend
     to the places of the object they name ("the red circle") and read what it does and when,
     where the frame token holds only the strongest reading of each channel over the frame."""
+    frame_words: float = 0.0
+    """Weight of an auxiliary training loss (0: off): each frame token, as the temporal model leaves
+    it, names the words of the manifest's segment captions whose span holds the frame's time
+    ("the red circle sinks" from 1.2 s to 2.0 s: "red", "circle", "sinks", and the pairs "red
+    circle", "circle sinks" at the frames inside), binary cross-entropy over the words and pairs
+    that 1-90% of the train segments use. A dense signal of what happens when, for any task; a
+    manifest without captioned segments cannot use it. Needs one token per frame."""
     freeze_audio: bool = False
     """Freeze the sound encoder and cache its tokens on disk (computed once per video)."""
     temporal: Component = field(default_factory=lambda: Component("transformer"))
@@ -198,6 +205,8 @@ class RunConfig:
                                + ["model.place_tokens=false"] * self.model.place_tokens)
             raise ConfigError("model.cell_pool: reads the cells into one token per frame; use it with "
                               f"video_tokens: frame, not {self.model.video_tokens!r} (or set {off})")
+        if self.model.frame_words < 0:
+            raise ConfigError(f"model.frame_words: a loss weight, 0 (off) or more, got {self.model.frame_words}")
         if self.model.place_tokens and not self.model.cell_pool:
             raise ConfigError("model.place_tokens: the place tokens are cell_pool's readings; set model.cell_pool "
                               "to a hidden width (say 128) too, or model.place_tokens=false")

@@ -228,7 +228,8 @@ def load(run_dir: str | Path, *, checkpoint: str = "best.pt", device: str = "cpu
             raise CheckpointError(f"{run}: not a finished run folder (no {name})")
     cfg = read_config(run / "config.yaml")
     vocab = TaskVocab.load(run / "vocab.json")
-    model = build_model(cfg, vocab=vocab.tokenizer.words, num_outputs=vocab.num_outputs)
+    model = build_model(cfg, vocab=vocab.tokenizer.words, num_outputs=vocab.num_outputs,
+                        frame_words=len(vocab.frame_words))
     state = load_checkpoint(run / checkpoint)
     model.load_state_dict(state["model"])
     return Predictor(cfg, vocab, model, device)

@@ -16,14 +16,18 @@ from duomo.data.datasets import (
     TaskVocab,
     VideoDataset,
     build_vocab,
+    caption_terms,
     data_config_for_eval,
     dialog_text,
     encode_dialog,
+    frame_word_targets,
+    frame_word_vocab,
     make_rows,
     split_records,
 )
 from duomo.data.manifest import DialogTurn, QAPair, Segment, VideoRecord, load_manifest
-from duomo.data.media import prepare_media
+from duomo.data.collate import collate
+from duomo.data.media import Media, prepare_media
 from duomo.synth.scene import SynthConfig
 from duomo.synth.world import generate_world
 from duomo.text.tokenize import BOS, EOS, SEP, SPECIALS, UNK, WordTokenizer, split_words
@@ -391,3 +395,66 @@ def test_data_config_for_eval_changes_only_the_manifest():
     other = data_config_for_eval(cfg, "other/manifest.jsonl")
     assert other.manifest == "other/manifest.jsonl"
     assert replace(other, manifest=cfg.manifest) == cfg
+
+
+# ---------------------------------------------------------------- frame words (model.frame_words)
+
+
+def test_frame_word_vocab_keeps_terms_some_but_not_most_segments_use():
+    """Words and side-by-side pairs of the segment captions, by share of segments (1-90%), most
+    frequent first; "the" is in every caption, so it and its pairs with it are too common unless rare."""
+    segments = [Segment(0.0, 1.0, "the red disc sinks"), Segment(1.0, 2.0, "the red disc rises"),
+                Segment(0.5, 0.5, "the blue star sinks")]  # no span: not a segment to learn from
+    records = [record("a", segments=tuple(segments)), record("b", segments=(Segment(0.0, 2.0, "the blue star spins"),))]
+    # 3 captioned segments: the x3 (100%) out; red, disc, red disc, the red x2; the rest x1
+    assert frame_word_vocab(records) == ["disc", "red", "red disc", "the red", "blue", "blue star", "disc rises",
+                                         "disc sinks", "rises", "sinks", "spins", "star", "star spins", "the blue"]
+    assert caption_terms("The red disc, sinks.") == {"the", "red", "disc", "sinks", "the red", "red disc", "disc sinks"}
+
+
+def test_frame_word_targets_mark_the_frames_inside_each_span():
+    # 4 frames over 4 s sit at 0.5, 1.5, 2.5, 3.5 s
+    targets = frame_word_targets([(0.0, 1.5, [0, 2]), (2.0, 4.0, [1]), (1.5, 2.5, [2])], 4.0, 4, 3)
+    assert targets.tolist() == [[1, 0, 1], [1, 0, 1], [0, 1, 1], [0, 1, 0]]
+    assert frame_word_targets([], 4.0, 2, 3).tolist() == [[0, 0, 0], [0, 0, 0]]
+
+
+def test_frame_words_in_training_items_only_by_view_and_nan_without_segments():
+    """Training items carry (T, W) targets at their frames' times (a view's frames, their times);
+    a video without captioned segments has nan; evaluation items carry none; the vocab saves them."""
+    cfg = run_config("classify")
+    cfg = replace(cfg, model=replace(cfg.model, frame_words=1.0))
+    records = [record("a", labels=("x",), segments=(Segment(0.0, 1.0, "red disc"), Segment(2.0, 4.0, "blue star")),
+                      extra={"duration": 4.0}),
+               record("b", labels=("y",))]
+    vocab = build_vocab(records, cfg)
+    assert vocab.frame_words == ["blue", "blue star", "disc", "red", "red disc", "star"]
+    frames = np.zeros((4, 8, 8, 3), dtype=np.uint8)
+    features = {"a": np.zeros((4, 5), np.float32), "b": np.zeros((4, 5), np.float32)}
+    train = VideoDataset(records, cfg, vocab, {"a": "s", "b": "s"}, train=True, features=features)
+    train._cache = {"a": Media(frames=frames, mel=None), "b": Media(frames=frames, mel=None)}
+    red, blue = [0, 0, 1, 1, 1, 0], [1, 1, 0, 0, 0, 1]
+    none = [0] * 6
+    assert train[0].frame_words.tolist() == [red, none, blue, blue]  # frames at 0.5, 1.5, 2.5, 3.5 s
+    assert np.isnan(train[1].frame_words).all() and train[1].frame_words.shape == (4, 6)
+    views = VideoDataset(records, cfg, vocab, {"a": "s", "b": "s"}, train=True, features=features, views=2, seed=3)
+    views._cache = train._cache
+    seen = set()
+    for epoch in range(8):  # a view's frames are 0 and 2 (at 0.5 and 2.5 s) or 1 and 3 (1.5 and 3.5 s)
+        views.start_epoch(epoch)
+        seen.add(str(views[0].frame_words.astype(int).tolist()))
+    assert seen == {str([red, blue]), str([none, blue])}
+    evaluation = VideoDataset(records, cfg, vocab, {"a": "s", "b": "s"}, train=False, features=features)
+    evaluation._cache = train._cache
+    assert evaluation[0].frame_words is None
+    batch = collate([train[0], train[1]], task="classify", num_outputs=2)
+    assert batch.frame_words.shape == (2, 4, 6) and batch.frame_words[0, 0].tolist() == red
+    assert collate([evaluation[0]], task="classify", num_outputs=2).frame_words is None
+
+
+def test_frame_words_without_captioned_segments_is_one_clear_error():
+    cfg = run_config("classify")
+    cfg = replace(cfg, model=replace(cfg.model, frame_words=1.0))
+    with pytest.raises(DatasetError, match=r"^set/manifest\.jsonl: model\.frame_words needs segments with captions "
+                                           r"in the train split .*set model\.frame_words=0$"):
+        build_vocab([record("a", labels=("x",))], cfg)

@@ -50,6 +50,18 @@ def test_one_row_per_caption_with_the_caption_as_query(video):
     assert make_rows(rec, cfg, vocab, train=False) == rows
 
 
+def test_segment_queries_add_a_row_per_captioned_segment_in_training_only(video):
+    """The retrieval head's ``segment_queries``: training also queries the whole video with each
+    segment caption (segments without a caption or span are not queries); evaluation does not."""
+    rec = record(video, captions=("a red ball",), segments=(Segment(0.0, 1.0, "the ball rolls"), Segment(1.0, 1.0, "x"),
+                                                            Segment(1.0, 2.0)))
+    cfg = retrieval_config()
+    cfg = replace(cfg, model=replace(cfg.model, head=Component("retrieval", {"segment_queries": True})))
+    vocab = build_vocab([rec], cfg)
+    assert [r.question for r in make_rows(rec, cfg, vocab, train=True)] == ["a red ball", "the ball rolls"]
+    assert [r.question for r in make_rows(rec, cfg, vocab, train=False)] == ["a red ball"]
+
+
 def test_moment_rows_carry_span_and_probed_duration(video):
     rec = record(video, captions=("a red ball",), segments=(
         Segment(0.5, 1.5, "the ball rolls"), Segment(1.0, 1.2), Segment(0.2, 0.8, "a red ball")))

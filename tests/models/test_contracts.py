@@ -661,3 +661,45 @@ def test_place_motion_reads_each_place_with_its_neighbours():
             assert torch.all(diff[0] == 0)  # the frame before is not read from the one after
             assert {p for p in range(9) if diff[1, p] > 1e-6} == reached
 
+
+
+def test_frame_words_refuse_models_without_one_token_per_frame():
+    with pytest.raises(ConfigError, match=r"^model\.frame_words: needs one token per frame .*or set model\.frame_words=0$"):
+        build.check(load_config("classify", None, ["model.frame_words=1.0", "model.temporal.name=mean",
+                                                   "model.temporal.args={}"]))
+    with pytest.raises(ConfigError, match=r"^model\.frame_words: a loss weight, 0 \(off\) or more, got -1\.0$"):
+        load_config("classify", None, ["model.frame_words=-1.0"])
+
+
+@pytest.mark.parametrize("task", ["classify", "caption", "qa"])
+def test_frame_word_loss_by_hand_and_it_learns_the_words(task):
+    """``model.frame_words``: the weight times the binary cross-entropy of the real frames' word
+    logits (the frame tokens after the temporal model, whatever the fusion), padded frames and
+    videos with nan targets left out; 0 without targets; a few steps fit the words of two videos."""
+    cfg = tiny_config(task)
+    cfg.model.frame_words = 0.5
+    torch.manual_seed(0)
+    model = build.build_model(cfg, vocab=VOCAB, num_outputs=K, frame_words=3).eval()  # no dropout
+    batch = model_batch(task, cfg)
+    words = torch.tensor([[[1, 0, 1], [1, 0, 0], [0, 1, 0], [0, 1, 1]], [[0, 0, 1]] * T], dtype=torch.float32)
+    out = model(dataclasses.replace(batch, frame_words=words))
+    assert out.frame_words.shape == (2, T, 3)
+    real = batch.frame_mask  # video 1's last frame is padding
+    expected = 0.5 * torch.nn.functional.binary_cross_entropy_with_logits(out.frame_words[real], words[real])
+    torch.testing.assert_close(model.frame_word_loss(out, dataclasses.replace(batch, frame_words=words)), expected)
+    unknown = words.clone()
+    unknown[1] = float("nan")
+    half = dataclasses.replace(batch, frame_words=unknown)
+    expected = 0.5 * torch.nn.functional.binary_cross_entropy_with_logits(out.frame_words[0], words[0])
+    torch.testing.assert_close(model.frame_word_loss(model(half), half), expected)
+    assert model(batch).frame_words is None and model.frame_word_loss(model(batch), batch).item() == 0.0
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    taught = dataclasses.replace(batch, frame_words=words)
+    for _ in range(80):
+        loss = model.frame_word_loss(model(taught), taught)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        said = model(taught).frame_words[real] > 0
+    assert (said == words[real].bool()).all(), said

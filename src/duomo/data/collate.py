@@ -7,7 +7,7 @@ import torch
 from torch import Tensor
 
 from duomo.batch import VideoBatch
-from duomo.data.datasets import VideoItem
+from duomo.data.datasets import VideoItem, frame_times
 from duomo.text.tokenize import PAD
 
 
@@ -39,11 +39,15 @@ def collate(items: list[VideoItem], *, task: str, num_outputs: int = 0, multi_la
     if items[0].media.mel is not None:
         audio, audio_mask = pad_sequences([item.media.mel for item in items])
 
+    if items[0].frame_words is not None:  # model.frame_words, training
+        batch_words = torch.from_numpy(np.stack([item.frame_words for item in items]))
+    else:
+        batch_words = None
     row_video = [v for v, item in enumerate(items) for _ in item.rows]
     rows = [row for item in items for row in item.rows]
     batch = VideoBatch(video_ids=video_ids, frame_mask=frame_mask, frames=frames, features=features,
                        audio=audio, audio_mask=audio_mask, sound=sound, sound_mask=sound_mask,
-                       rows=torch.tensor(row_video, dtype=torch.long))
+                       rows=torch.tensor(row_video, dtype=torch.long), frame_words=batch_words)
     if task in ("qa", "dialog"):
         batch.text_ids, batch.text_mask = _pad([row.text_ids for row in rows])
         batch.labels = torch.tensor([row.label for row in rows], dtype=torch.long)
@@ -87,12 +91,6 @@ def collate(items: list[VideoItem], *, task: str, num_outputs: int = 0, multi_la
 def _fractions(span: tuple[float, float], duration_sec: float) -> tuple[float, float]:
     """A span in seconds as fractions of the video's duration, clipped to [0, 1]."""
     return tuple(min(max(t / max(duration_sec, 1e-6), 0.0), 1.0) for t in span)
-
-
-def frame_times(duration_sec: float, num_frames: int) -> np.ndarray:
-    """(T,) the times in seconds of ``num_frames`` frames sampled uniformly over a video of
-    ``duration_sec``: frame k sits at (k + 0.5) / T of it."""
-    return (np.arange(num_frames) + 0.5) / max(1, num_frames) * duration_sec
 
 
 def importance_at_frames(per_second: list[float], duration_sec: float, num_frames: int) -> np.ndarray:

@@ -18,7 +18,7 @@ from duomo.config import DataConfig, RunConfig
 from duomo.data.manifest import Segment, VideoRecord
 from duomo.data.media import Media, read_cached
 from duomo.errors import DuomoError
-from duomo.text.tokenize import SEP, WordTokenizer
+from duomo.text.tokenize import SEP, WordTokenizer, split_words
 from duomo.video.probe import probe
 
 
@@ -35,6 +35,8 @@ class TaskVocab:
     """Answer vocabulary (qa, dialog), most frequent first."""
     labels: list[str] = field(default_factory=list)
     """Class names (classify), sorted."""
+    frame_words: list[str] = field(default_factory=list)
+    """The words and word pairs the frame tokens name (``model.frame_words``), most frequent first."""
 
     @property
     def num_outputs(self) -> int:
@@ -42,12 +44,13 @@ class TaskVocab:
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps({"words": self.tokenizer.words, "answers": self.answers,
-                                          "labels": self.labels}))
+                                          "labels": self.labels, "frame_words": self.frame_words}))
 
     @classmethod
     def load(cls, path: str | Path) -> "TaskVocab":
         raw = json.loads(Path(path).read_text())
-        return cls(WordTokenizer(raw["words"]), raw.get("answers", []), raw.get("labels", []))
+        return cls(WordTokenizer(raw["words"]), raw.get("answers", []), raw.get("labels", []),
+                   raw.get("frame_words", []))
 
 
 def task_texts(record: VideoRecord, task: str) -> list[str]:
@@ -103,7 +106,53 @@ def build_vocab(records: list[VideoRecord], cfg: RunConfig) -> TaskVocab:
         if not any(importance_of(r) for r in records):
             raise DatasetError(f"{cfg.data.manifest}: no video has 'importance' in the train split "
                                "(task summarize needs one importance score per second)")
+    if cfg.model.frame_words > 0:
+        vocab.frame_words = frame_word_vocab(records)
+        if not vocab.frame_words:
+            raise DatasetError(f"{cfg.data.manifest}: model.frame_words needs segments with captions in the train "
+                               "split (words that some but not most of them use); set model.frame_words=0")
     return vocab
+
+
+FRAME_WORD_MIN_SHARE = 0.01
+"""A frame word is used by at least this share of the train segments' captions ..."""
+FRAME_WORD_MAX_SHARE = 0.9
+"""... and by at most this share ("the" names nothing)."""
+FRAME_WORD_MAX = 512
+
+
+def caption_terms(caption: str) -> set[str]:
+    """The words of a caption (no punctuation) and the pairs of words side by side in it ("red circle")."""
+    words = [w for w in split_words(caption) if any(c.isalnum() for c in w)]
+    return {*words, *(f"{a} {b}" for a, b in zip(words, words[1:]))}
+
+
+def frame_word_vocab(records: list[VideoRecord]) -> list[str]:
+    """The terms (``caption_terms``) used by FRAME_WORD_MIN_SHARE..FRAME_WORD_MAX_SHARE of the
+    records' captioned segments, the most frequent FRAME_WORD_MAX of them, most frequent first."""
+    per_segment = [caption_terms(s.caption) for r in records for s in grounded_segments(r)]
+    counts = Counter(term for terms in per_segment for term in terms)
+    low, high = FRAME_WORD_MIN_SHARE * len(per_segment), FRAME_WORD_MAX_SHARE * len(per_segment)
+    kept = sorted((t for t, n in counts.items() if low <= n <= high), key=lambda t: (-counts[t], t))
+    return kept[:FRAME_WORD_MAX]
+
+
+def frame_times(duration_sec: float, num_frames: int) -> np.ndarray:
+    """(T,) the times in seconds of ``num_frames`` frames sampled uniformly over a video of
+    ``duration_sec``: frame k sits at (k + 0.5) / T of it."""
+    return (np.arange(num_frames) + 0.5) / max(1, num_frames) * duration_sec
+
+
+def frame_word_targets(spans: list[tuple[float, float, list[int]]], duration_sec: float, num_frames: int,
+                       num_words: int) -> np.ndarray:
+    """(T, W) float32: 1 where a segment whose [start, end] holds frame k's time (``frame_times``)
+    uses word w; ``spans`` are (start_sec, end_sec, word indices)."""
+    times = frame_times(duration_sec, num_frames)
+    targets = np.zeros((num_frames, num_words), dtype=np.float32)
+    for start, end, words in spans:
+        inside = (times >= start) & (times <= end)
+        targets[np.ix_(inside, words)] = 1.0
+    return targets
 
 
 def importance_of(record: VideoRecord) -> list[float]:
@@ -229,7 +278,10 @@ def make_rows(record: VideoRecord, cfg: RunConfig, vocab: TaskVocab, *, train: b
     elif task == "retrieval":
         # every caption is a row: a batch holds each video once, so a video's other captions are
         # never counted as negatives for it
-        for caption in record.captions:
+        queries = list(record.captions)
+        if train and cfg.model.head.args.get("segment_queries", False):  # each event's caption names the video too
+            queries += [s.caption for s in grounded_segments(record)]
+        for caption in queries:
             rows.append(Row(text_ids=tok.encode(caption, data.max_text_len) or [SEP], question=caption))
     elif task == "summarize":
         importance = importance_of(record)
@@ -254,6 +306,8 @@ class VideoItem:
     rows: list[Row]
     sound: np.ndarray | None = None
     """(A', D) cached tokens of a frozen sound encoder (the spectrogram is then not kept)."""
+    frame_words: np.ndarray | None = None
+    """(T, W) the words each frame names (``model.frame_words``, training only; nan: none known)."""
 
 
 class VideoDataset:
@@ -286,6 +340,17 @@ class VideoDataset:
             rows = make_rows(record, cfg, vocab, train=train)
             if rows:
                 self.items.append((record, rows))
+        self.num_frame_words = len(vocab.frame_words) if train and cfg.model.frame_words > 0 else 0
+        self.word_spans: dict[str, tuple[float, list[tuple[float, float, list[int]]]]] = {}
+        """Per video: its duration and each captioned segment's span with its frame words' indices."""
+        if self.num_frame_words:
+            index = {t: i for i, t in enumerate(vocab.frame_words)}
+            for record, _ in self.items:
+                segments = grounded_segments(record)
+                if segments:
+                    self.word_spans[record.video_id] = (manifest_duration(record), [
+                        (s.start_sec, s.end_sec, [index[t] for t in caption_terms(s.caption) if t in index])
+                        for s in segments])
 
     def __len__(self) -> int:
         return len(self.items)
@@ -311,12 +376,20 @@ class VideoDataset:
                 self._cache[vid] = media
         features = self.features[vid] if self.features is not None else None
         sound = self.sound[vid] if self.sound is not None else None
+        words = None
+        if self.num_frame_words:  # at the times of every frame the cache holds, before a view picks some
+            num_frames = len(features) if features is not None else len(media.frames)
+            words = np.full((num_frames, self.num_frame_words), np.nan, dtype=np.float32)
+            if vid in self.word_spans:
+                duration, spans = self.word_spans[vid]
+                words = frame_word_targets(spans, duration, num_frames, self.num_frame_words)
         if self.views > 1:
             view = int(np.random.default_rng((self.seed, self.epoch, index)).integers(self.views))
             features = features[view :: self.views] if features is not None else None
+            words = words[view :: self.views] if words is not None else None
             if media.frames is not None:
                 media = Media(frames=media.frames[view :: self.views], mel=media.mel)
-        return VideoItem(vid, media, features, rows, sound)
+        return VideoItem(vid, media, features, rows, sound, words)
 
 
 def split_records(records: list[VideoRecord], split: str) -> list[VideoRecord]:

@@ -141,6 +141,10 @@ def _component(cfg: RunConfig, where: str) -> Component | None:
             cfg.model.temporal.name == "mean" or cfg.model.video_tokens != "frame"):
         raise ConfigError("model.head.args.ground_weight: needs one token per frame (model.video_tokens: frame, "
                           "a temporal model other than mean); or set model.head.args.ground_weight=0")
+    if where == "model.head" and cfg.model.frame_words > 0 and (
+            cfg.model.temporal.name == "mean" or cfg.model.video_tokens != "frame"):
+        raise ConfigError("model.frame_words: needs one token per frame (model.video_tokens: frame, a temporal "
+                          "model other than mean); or set model.frame_words=0")
     if where == "model.head" and component.name in ("moment", "summarize") and cfg.data.train_views > 1:
         raise ConfigError(f"data.train_views: the {component.name} head places its frames in time, which a view "
                           "shifts; use data.train_views=1")
@@ -149,9 +153,10 @@ def _component(cfg: RunConfig, where: str) -> Component | None:
     return component
 
 
-def build_model(cfg: RunConfig, *, vocab: list[str], num_outputs: int) -> VideoTextModel:
+def build_model(cfg: RunConfig, *, vocab: list[str], num_outputs: int, frame_words: int = 0) -> VideoTextModel:
     """The model for ``cfg``. ``vocab`` is the tokenizer's word list; ``num_outputs`` is the
-    number of answers (qa, dialog) or classes (classify), unused by caption and retrieval."""
+    number of answers (qa, dialog) or classes (classify), unused by caption and retrieval;
+    ``frame_words`` the number of words the frame tokens name (``model.frame_words``)."""
     check(cfg)
     m = cfg.model
     dim = m.dim
@@ -184,7 +189,8 @@ def build_model(cfg: RunConfig, *, vocab: list[str], num_outputs: int) -> VideoT
     return VideoTextModel(dim=dim, video=video, temporal=temporal, audio=audio, text=text, fusion=fusion, head=head,
                           cache_trunk=m.freeze_video and (m.tune_video_proj or m.video_tokens == "grid" or m.cell_pool > 0),
                           grid_tokens=m.video_tokens == "grid", cell_pool=m.cell_pool,
-                          cell_motion=m.cell_motion, place_tokens=m.place_tokens)
+                          cell_motion=m.cell_motion, place_tokens=m.place_tokens,
+                          frame_words=frame_words if m.frame_words > 0 else 0, frame_word_weight=m.frame_words)
 
 
 VIDEO_TAIL = ("proj", "norm")

@@ -8,6 +8,7 @@ import math
 from typing import Protocol
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from duomo.batch import Fused, HeadOutput, VideoBatch
@@ -69,7 +70,7 @@ class VideoTextModel(nn.Module):
     def __init__(self, *, dim: int, video: nn.Module, temporal: nn.Module, audio: nn.Module | None,
                  text: nn.Module, fusion: nn.Module, head: nn.Module, cache_trunk: bool = False,
                  grid_tokens: bool = False, cell_pool: int = 0, cell_motion: bool = False,
-                 place_tokens: bool = False):
+                 place_tokens: bool = False, frame_words: int = 0, frame_word_weight: float = 0.0):
         super().__init__()
         self.dim = dim
         self.video = video
@@ -108,6 +109,9 @@ class VideoTextModel(nn.Module):
             self.place_norm = nn.LayerNorm(dim)
             self.place_code = nn.Parameter(torch.zeros(video.place_cells, dim))  # where each place is
             nn.init.normal_(self.place_code, std=0.02)
+        self.frame_word_head = nn.Linear(dim, frame_words) if frame_words else None
+        """``model.frame_words``: logits of the words each frame token names (``frame_word_loss``)."""
+        self.frame_word_weight = frame_word_weight
         self.temporal = temporal
         self.audio = audio
         self.text = text
@@ -206,7 +210,10 @@ class VideoTextModel(nn.Module):
         return tokens.reshape(videos, -1, dim), mask.reshape(videos, -1)
 
     def fuse(self, batch: VideoBatch) -> Fused:
-        media, media_mask = self.encode_media(batch)
+        return self.fuse_media(batch, *self.encode_media(batch))
+
+    def fuse_media(self, batch: VideoBatch, media: Tensor, media_mask: Tensor) -> Fused:
+        """The fusion of ``encode_media``'s tokens with the rows' text (repeated per row)."""
         if batch.text_ids is None:
             # Captioning and classification read no text: fuse once per video, then repeat per row.
             text = media.new_zeros(media.shape[0], 0, self.dim)
@@ -224,7 +231,22 @@ class VideoTextModel(nn.Module):
         return self.fusion(media, media_mask, text, batch.text_mask)
 
     def forward(self, batch: VideoBatch) -> HeadOutput:
-        return self.head(self.fuse(batch), batch)
+        media, media_mask = self.encode_media(batch)
+        out = self.head(self.fuse_media(batch, media, media_mask), batch)
+        if self.frame_word_head is not None and batch.frame_words is not None:  # training rows only
+            out.frame_words = self.frame_word_head(media[:, : batch.frame_mask.shape[1]])
+        return out
+
+    def frame_word_loss(self, out: HeadOutput, batch: VideoBatch) -> Tensor:
+        """``model.frame_words``: weight x the binary cross-entropy of each real frame token's words
+        (``batch.frame_words``; videos whose frames have no targets, nan, are left out); 0 without."""
+        if out.frame_words is None or batch.frame_words is None:
+            return out.logits.new_zeros(())
+        known = batch.frame_mask & ~torch.isnan(batch.frame_words[..., 0])  # (V, T)
+        if not known.any():
+            return out.logits.new_zeros(())
+        loss = F.binary_cross_entropy_with_logits(out.frame_words[known], batch.frame_words[known])
+        return self.frame_word_weight * loss
 
 
 def _fractions(mask: Tensor) -> Tensor:

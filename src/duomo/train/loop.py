@@ -118,7 +118,7 @@ def train(cfg: RunConfig, model: VideoTextModel, train_set: VideoDataset, val_se
                 continue
             batch = collate(items, task=cfg.task, num_outputs=vocab.num_outputs, multi_label=multi_label).to(device)
             out_head = model(batch)
-            loss = model.head.loss(out_head, batch)
+            loss = model.head.loss(out_head, batch) + model.frame_word_loss(out_head, batch)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if tc.grad_clip > 0:

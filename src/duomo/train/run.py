@@ -185,7 +185,8 @@ def fit(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False,
     val_stamps, val_failed = prepare(val_records, cfg, on_prepare)
     failed.update(val_failed)
     torch.manual_seed(cfg.train.seed)
-    model = build_model(cfg, vocab=vocab.tokenizer.words, num_outputs=vocab.num_outputs)
+    model = build_model(cfg, vocab=vocab.tokenizer.words, num_outputs=vocab.num_outputs,
+                        frame_words=len(vocab.frame_words))
     loop_cfg = cfg
     if cfg.train.pretrain_video_epochs:
         # pre-trained on the train videos' frames, all views; the loop keeps the run's own data settings

@@ -30,8 +30,12 @@ class RetrievalHead(nn.Module):
 
     def __init__(self, *, dim: int, embed_dim: int = 256, hidden_dim: int = 0, pool: str = "attention",
                  temperature: float = 0.07, learn_temperature: bool = True, max_scale: float = 100.0,
-                 dropout: float = 0.0):
+                 dropout: float = 0.0, segment_queries: bool = False):
         super().__init__()
+        self.segment_queries = segment_queries
+        """Training also has one query row per manifest segment with a caption, a positive for the
+        whole video (the rows are made by ``duomo.data.datasets.make_rows``; evaluation keeps the
+        captions alone)."""
         if pool not in ("attention", "mean"):
             raise ValueError(f"model.head.args.pool: choose attention or mean, got {pool!r}")
         self.pool = pool
