@@ -138,6 +138,26 @@ def test_moment_head_overfits_to_the_target_spans(num_layers, motion_delta):
     overfit(head, fused, batch, exact, max_steps=300)
 
 
+def test_moment_head_reads_the_frame_tokens_after_a_cls_token():
+    """With ``Fused.first_frame`` 1 (concat's [CLS] token first) the head reads tokens 1..T: changing
+    the [CLS] token changes nothing, changing frame 0's token changes the logits."""
+    torch.manual_seed(0)
+    head = MomentHead(dim=D, num_layers=1, num_heads=2, dropout=0.0).eval()
+    num_frames = 4
+    tokens = torch.randn(2, 1 + num_frames + 3, D)  # [CLS], 4 frames, 3 sound tokens
+    fused = Fused(tokens=tokens, mask=torch.ones(2, 8, dtype=torch.bool), pooled=torch.randn(2, D), first_frame=1)
+    batch = VideoBatch(video_ids=["a", "b"], frame_mask=torch.ones(2, num_frames, dtype=torch.bool))
+    with torch.no_grad():
+        base = head(fused, batch).logits
+        assert base.shape == (2, num_frames, 3)
+        cls = tokens.clone()
+        cls[:, 0] += 5.0
+        torch.testing.assert_close(head(Fused(cls, fused.mask, fused.pooled, 1), batch).logits, base)
+        frame = tokens.clone()
+        frame[:, 1] += 5.0
+        assert not torch.allclose(head(Fused(frame, fused.mask, fused.pooled, 1), batch).logits, base)
+
+
 def test_frame_change_is_the_difference_to_the_frame_before_within_valid_frames():
     frames = torch.tensor([[[1.0], [4.0], [9.0], [7.0]]])
     mask = torch.tensor([[True, True, True, False]])

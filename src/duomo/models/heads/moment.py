@@ -42,9 +42,9 @@ class MomentHead(nn.Module):
         self.inside_weight = inside_weight
 
     def forward(self, fused: Fused, batch: VideoBatch) -> HeadOutput:
-        num_frames = batch.frame_mask.shape[1]
-        frames = fused.tokens[:, :num_frames]  # (B, T, D)
-        mask = fused.mask[:, :num_frames].bool()
+        start, num_frames = fused.first_frame, batch.frame_mask.shape[1]
+        frames = fused.tokens[:, start : start + num_frames]  # (B, T, D), after concat's [CLS] token
+        mask = fused.mask[:, start : start + num_frames].bool()
         if self.delta is not None:
             frames = frames + self.delta(frame_change(frames, mask))
         x = frames * (1 + self.scale(fused.pooled).unsqueeze(1)) + self.shift(fused.pooled).unsqueeze(1)
