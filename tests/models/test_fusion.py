@@ -16,9 +16,11 @@ FUSIONS = {
     "concat": lambda: ConcatFusion(dim=D, num_layers=1, num_heads=2, ff_mult=2),
     "attention": lambda: AttentionFusion(dim=D, hidden_dim=8),
     "cross_attn": lambda: CrossAttentionFusion(dim=D, num_layers=2, num_heads=2, ff_mult=2),
+    "cross_attn_self": lambda: CrossAttentionFusion(dim=D, num_layers=2, num_heads=2, ff_mult=2, video_attends=False,
+                                                    text_self_attends=True),
 }
 # extra leading tokens: ConcatFusion puts [CLS] first
-NUM_EXTRA = {"concat": 1, "attention": 0, "cross_attn": 0}
+NUM_EXTRA = {"concat": 1, "attention": 0, "cross_attn": 0, "cross_attn_self": 0}
 
 
 def make_inputs(batch_size: int = 2, num_video: int = 5, num_text: int = 3, seed: int = 0):
@@ -222,3 +224,24 @@ def test_cross_attention_per_video_rows_match_repeated_videos(video_attends):
     assert torch.equal(by_row.mask, repeated.mask)
     (by_row.pooled * torch.randn(by_row.pooled.shape)).sum().backward()  # a LayerNorm's plain sum has no gradient
     assert video.grad is not None and video.grad[1].abs().sum() > 0
+
+
+@pytest.mark.parametrize("self_attends", [False, True])
+def test_cross_attention_text_words_read_each_other_only_with_text_self_attends(self_attends):
+    """Without ``text_self_attends`` (and with ``video_attends=False``) a word's fused token depends
+    on that word and the video alone; with it, on the other words too; padded words never count."""
+    torch.manual_seed(0)
+    fusion = CrossAttentionFusion(dim=D, num_layers=2, num_heads=2, ff_mult=2, video_attends=False,
+                                  text_self_attends=self_attends).eval()
+    video, video_mask, text, text_mask = make_inputs()
+    n = video.shape[1]
+    other = text.clone()
+    other[:, 1] = torch.randn(2, D, generator=torch.Generator().manual_seed(5))  # word 1 differs
+    padded = text.clone()
+    padded[0, -1] = torch.randn(D, generator=torch.Generator().manual_seed(6))  # row 0's last word is padding
+    with torch.no_grad():
+        base = fusion(video, video_mask, text, text_mask).tokens
+        moved = fusion(video, video_mask, other, text_mask).tokens
+        unmoved = fusion(video, video_mask, padded, text_mask).tokens
+    assert torch.allclose(base[:, n + 0], moved[:, n + 0], atol=1e-6) != self_attends
+    torch.testing.assert_close(unmoved[0, : n + 2], base[0, : n + 2])

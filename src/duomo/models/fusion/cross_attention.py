@@ -70,6 +70,25 @@ class CrossAttentionBlock(nn.Module):
         return out
 
 
+class SelfAttentionBlock(nn.Module):
+    """Pre-norm self-attention over x (B, L, D) with mask (B, L) -> (B, L, D), residual; padded
+    positions are never attended to (a row with none valid changes by what its padding reads,
+    which its mask zeroes later)."""
+
+    def __init__(self, *, dim: int, num_heads: int, dropout: float):
+        super().__init__()
+        self.norm = nn.LayerNorm(dim)
+        self.attn = nn.MultiheadAttention(dim, num_heads, dropout=dropout, batch_first=True)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor, mask: Tensor) -> Tensor:
+        if x.shape[1] == 0:
+            return x
+        h = self.norm(x)
+        attended, _ = self.attn(h, h, h, key_padding_mask=padding_safe(mask), need_weights=False)
+        return x + self.drop(attended)
+
+
 def _slots(rows: Tensor, num_videos: int) -> tuple[Tensor, int]:
     """rows (B,) long, each row's video -> each row's slot in a (num_videos * per_video) layout
     that gives every video ``per_video`` consecutive slots, and per_video (its most rows)."""
@@ -86,7 +105,10 @@ class CrossAttentionFusion(nn.Module):
 
     video (B, N, D), video_mask (B, N) + text (B, L, D), text_mask (B, L); L may be 0 (the video
     side then skips attention and is encoded on its own). With ``video_attends=False`` only the
-    text side attends (the video tokens are passed through, normalised).
+    text side attends (the video tokens are passed through, normalised). With
+    ``text_self_attends=True`` each layer's text side first attends over the text itself (a
+    transformer decoder layer: self-attention, cross-attention, FFN), so a word can read what
+    the other words found in the video ("before" what the first clause found, after what the second did).
     -> tokens (B, N + L, D) = concat(video', text') with padding zeroed, mask (B, N + L),
        pooled (B, D) = LayerNorm(Linear(concat(masked_mean(text'), masked_mean(video')))).
     """
@@ -95,13 +117,15 @@ class CrossAttentionFusion(nn.Module):
     """``forward`` takes one video row per video and ``rows`` (see ``VideoTextModel.fuse``)."""
 
     def __init__(self, *, dim: int, num_layers: int = 2, num_heads: int = 4, ff_mult: int = 4,
-                 dropout: float = 0.1, video_attends: bool = True):
+                 dropout: float = 0.1, video_attends: bool = True, text_self_attends: bool = False):
         super().__init__()
         if dim % num_heads:
             raise ConfigError(f"model.fusion.args.num_heads: {num_heads} does not divide model.dim {dim}")
         self.text_from_video = nn.ModuleList(
             CrossAttentionBlock(dim=dim, num_heads=num_heads, ff_mult=ff_mult, dropout=dropout)
             for _ in range(num_layers))
+        self.text_self = nn.ModuleList(SelfAttentionBlock(dim=dim, num_heads=num_heads, dropout=dropout)
+                                       for _ in range(num_layers if text_self_attends else 0))
         # video_attends=False keeps only the text side: video tokens pass through unchanged, which
         # costs a fraction when many rows (questions) share one video.
         self.video_from_text = nn.ModuleList(
@@ -120,6 +144,8 @@ class CrossAttentionFusion(nn.Module):
         if rows is not None and len(self.video_from_text):  # the video side differs per row
             video, video_mask, rows = video[rows], video_mask[rows], None
         for i, text_block in enumerate(self.text_from_video):
+            if i < len(self.text_self):
+                text = self.text_self[i](text, text_mask)
             if i < len(self.video_from_text):
                 text, video = text_block(text, video, video_mask), self.video_from_text[i](video, text, text_mask)
             else:
