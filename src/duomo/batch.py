@@ -40,6 +40,9 @@ class VideoBatch:
     """(B, L) bool."""
     labels: Tensor | None = None
     """(B,) class or answer index (-100 = unknown), or (B, K) float multi-hot for multi-label."""
+    label_sets: Tensor | None = None
+    """(B, K) float multi-hot: every label of each row's video, for single-label classify rows whose
+    head learns them too (``all_labels_weight``)."""
     choice_mask: Tensor | None = None
     """(B, K) bool: the answers a multiple-choice row may pick; all True for open-ended rows."""
     target_ids: Tensor | None = None
@@ -100,5 +103,7 @@ class HeadOutput:
     """(B, K) bool, copied from the batch for multiple-choice prediction."""
     ground: Tensor | None = None
     """(B, T) per-frame logits of "the row's text happens here" (the qa head's ``ground_weight``)."""
+    label_sets: Tensor | None = None
+    """(B, K) logits of every label the row's video has (the classify head's ``all_labels_weight``)."""
     frame_words: Tensor | None = None
     """(V, T, W) per-frame logits of the words that describe each frame's time (``model.frame_words``)."""

@@ -102,8 +102,10 @@ def test_no_audio():
 
 
 def test_classify_single_label():
-    batch = collate([item("a", [Row(label=2)]), item("b", [Row(label=0)])], task="classify", num_outputs=3)
+    batch = collate([item("a", [Row(label=2, multi_hot=[2, 0])]), item("b", [Row(label=0, multi_hot=[0])])],
+                    task="classify", num_outputs=3)
     assert batch.labels.tolist() == [2, 0] and batch.labels.dtype == torch.long
+    assert batch.label_sets.tolist() == [[1.0, 0.0, 1.0], [1.0, 0.0, 0.0]]  # every label of the video
     assert batch.text_ids is None
 
 

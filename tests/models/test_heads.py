@@ -7,6 +7,7 @@ import dataclasses
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from duomo.batch import Fused, HeadOutput, VideoBatch
@@ -177,6 +178,33 @@ def test_classify_head_overfits_single_label():
         probs = head.scores(head(fused, batch))
     assert all(len(row) == 1 for row in predictions)  # single-label: exactly the top class
     torch.testing.assert_close(probs.sum(1), torch.ones(4))
+
+
+def test_classify_all_labels_loss_by_hand_and_it_learns_both():
+    """``all_labels_weight``: cross-entropy of the class plus weight x binary cross-entropy of every
+    label of the video, from the same pooled vector; without label sets (or at weight 0) the class alone."""
+    torch.manual_seed(0)
+    head = ClassifyHead(dim=D, num_classes=K, hidden_dim=32, dropout=0.0, all_labels_weight=0.5)
+    fused = random_fused(3)
+    labels = torch.tensor([4, 1, 0])
+    sets = torch.zeros(3, K)
+    for row, on in enumerate([[4, 2], [1], [0, 3, 5]]):
+        sets[row, on] = 1.0
+    batch = empty_batch(3, labels=labels, label_sets=sets)
+    out = head(fused, batch)
+    expected = F.cross_entropy(out.logits, labels) + 0.5 * F.binary_cross_entropy_with_logits(out.label_sets, sets)
+    torch.testing.assert_close(head.loss(out, batch), expected)
+    plain = empty_batch(3, labels=labels)
+    assert head(fused, plain).label_sets is None
+    torch.testing.assert_close(head.loss(head(fused, plain), plain), F.cross_entropy(out.logits, labels))
+    off = ClassifyHead(dim=D, num_classes=K, hidden_dim=32, dropout=0.0)
+    assert off(fused, batch).label_sets is None and off.all_labels is None
+
+    def both_right(h) -> bool:
+        got = h(fused, batch)
+        return got.logits.argmax(1).tolist() == labels.tolist() and torch.equal(got.label_sets > 0, sets > 0)
+
+    overfit(head, fused, batch, both_right)
 
 
 def test_classify_head_overfits_multi_label():

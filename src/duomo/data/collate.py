@@ -78,13 +78,14 @@ def collate(items: list[VideoItem], *, task: str, num_outputs: int = 0, multi_la
         batch.frame_times = torch.tensor(np.stack([frame_times(row.duration_sec, num_frames) for row in rows])
                                          if rows else np.zeros((0, num_frames)), dtype=torch.float32)
     elif task == "classify":
+        hot = torch.zeros(len(rows), num_outputs)
+        for i, row in enumerate(rows):
+            hot[i, row.multi_hot] = 1.0
         if multi_label:
-            hot = torch.zeros(len(rows), num_outputs)
-            for i, row in enumerate(rows):
-                hot[i, row.multi_hot] = 1.0
             batch.labels = hot
         else:
             batch.labels = torch.tensor([row.label for row in rows], dtype=torch.long)
+            batch.label_sets = hot
     return batch
 
 
