@@ -3,7 +3,6 @@ trains, probes a run's frozen encoder and writes its JSON (no accuracy asserted)
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -16,19 +15,13 @@ from duomo.synth.scene import COLORS, SHAPES, SynthConfig
 from duomo.synth.world import generate_world
 from duomo.train.run import fit
 from tests.helpers.learning import make_tiny_world, tiny_config
+from tests.helpers.bench import load_bench
 
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "frame_encoder.py"
 
 
-def load_bench():
-    spec = importlib.util.spec_from_file_location("frame_encoder_bench", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_frame_labels_name_the_colours_drawn_in_the_frame(tmp_path):
-    bench = load_bench()
+    bench = load_bench("frame_encoder")
     config = SynthConfig(num_videos=6, seed=3, size=64, cut_prob=0.5, val_fraction=0.0, test_fraction=0.0)
     generate_world(tmp_path, config)
     frames, labels, train = bench.frames_and_labels(config, tmp_path)
@@ -54,7 +47,7 @@ def test_frame_labels_name_the_colours_drawn_in_the_frame(tmp_path):
 
 @pytest.mark.slow
 def test_bench_trains_a_variant_and_probes_a_run(tmp_path):
-    bench = load_bench()
+    bench = load_bench("frame_encoder")
     done = subprocess.run([sys.executable, str(BENCH), "--videos", "12", "--epochs", "1", "--variants", "conv",
                            "--out", str(tmp_path)], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]

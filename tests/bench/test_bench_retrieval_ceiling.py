@@ -3,7 +3,6 @@ content random, and the script end to end on a tiny SynthWorld (its JSON line)."
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -13,19 +12,13 @@ import pytest
 
 from duomo.synth.scene import SynthConfig
 from duomo.synth.world import generate_world
+from tests.helpers.bench import load_bench
 
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "retrieval_ceiling.py"
 
 
-def load_bench():
-    spec = importlib.util.spec_from_file_location("retrieval_ceiling_bench", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_ceiling_by_hand():
-    bench = load_bench()
+    bench = load_bench("retrieval_ceiling")
     # video 0 alone says "a": 1; "b" fits videos 1 and 2 equally: each 1/2; video 2's "c" is its own
     odds = [{"a": 1.0}, {"b": 1.0}, {"b": 0.5, "c": 0.5}]
     # video 1: "b" is likelier from video 1 (1.0 against 0.5): 1; video 2: "b" never (0), "c" 1 -> 0.5 x 0 + 0.5 x 1
@@ -34,7 +27,7 @@ def test_ceiling_by_hand():
 
 
 def test_fixed_wording_takes_the_first_string_and_leaves_the_rest_random():
-    bench = load_bench()
+    bench = load_bench("retrieval_ceiling")
     rng = bench.FixedWording(0)
     assert {rng.choice(["disc", "circle"]) for _ in range(20)} == {"disc"}
     assert {rng.choice([("sink", "sinks"), ("drop", "drops")]) for _ in range(20)} == {("sink", "sinks")}
