@@ -384,8 +384,10 @@ def model_batch(task: str, cfg, padded: bool = False) -> VideoBatch:
     if task == "caption":
         target = torch.tensor([[BOS, 5, 8, EOS], [BOS, 6, EOS, PAD], [BOS, 9, 10, EOS]])
         return dataclasses.replace(batch, target_ids=target, target_mask=target != PAD)
-    if task == "classify":
-        return dataclasses.replace(batch, rows=None, labels=torch.tensor([1, 3]))
+    if task == "classify":  # each video's class, and every label it has (collate gives both)
+        label_sets = torch.zeros(num_videos, K)
+        label_sets[0, [1, 4]] = label_sets[1, 3] = 1.0
+        return dataclasses.replace(batch, rows=None, labels=torch.tensor([1, 3]), label_sets=label_sets)
     if task == "summarize":  # one row per video, a target per frame (padding frames included)
         return dataclasses.replace(batch, rows=None, importance=torch.rand(frame_mask.shape, generator=gen))
     spans = torch.tensor([[0.0, 0.5], [0.25, 1.0], [0.5, 0.75]])
