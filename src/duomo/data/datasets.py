@@ -379,10 +379,11 @@ class VideoDataset:
         words = None
         if self.num_frame_words:  # at the times of every frame the cache holds, before a view picks some
             num_frames = len(features) if features is not None else len(media.frames)
-            words = np.full((num_frames, self.num_frame_words), np.nan, dtype=np.float32)
             if vid in self.word_spans:
                 duration, spans = self.word_spans[vid]
                 words = frame_word_targets(spans, duration, num_frames, self.num_frame_words)
+            else:
+                words = np.full((num_frames, self.num_frame_words), np.nan, dtype=np.float32)
         if self.views > 1:
             view = int(np.random.default_rng((self.seed, self.epoch, index)).integers(self.views))
             features = features[view :: self.views] if features is not None else None

@@ -137,14 +137,13 @@ def _component(cfg: RunConfig, where: str) -> Component | None:
                           f"separate or late_concat, not {cfg.model.fusion.name!r}")
     if where == "model.head" and component.name in ("moment", "summarize") and cfg.model.video_tokens != "frame":
         raise ConfigError(f"model.video_tokens: the {component.name} head needs one token per frame; use frame")
-    if where == "model.head" and component.args.get("ground_weight", 0) > 0 and (
-            cfg.model.temporal.name == "mean" or cfg.model.video_tokens != "frame"):
-        raise ConfigError("model.head.args.ground_weight: needs one token per frame (model.video_tokens: frame, "
-                          "a temporal model other than mean); or set model.head.args.ground_weight=0")
-    if where == "model.head" and cfg.model.frame_words > 0 and (
-            cfg.model.temporal.name == "mean" or cfg.model.video_tokens != "frame"):
-        raise ConfigError("model.frame_words: needs one token per frame (model.video_tokens: frame, a temporal "
-                          "model other than mean); or set model.frame_words=0")
+    per_frame = cfg.model.temporal.name != "mean" and cfg.model.video_tokens == "frame"
+    if where == "model.head" and not per_frame:  # the losses that read each frame's token
+        for key, on in (("model.head.args.ground_weight", component.args.get("ground_weight", 0) > 0),
+                        ("model.frame_words", cfg.model.frame_words > 0)):
+            if on:
+                raise ConfigError(f"{key}: needs one token per frame (model.video_tokens: frame, a temporal "
+                                  f"model other than mean); or set {key}=0")
     if where == "model.head" and component.name in ("moment", "summarize") and cfg.data.train_views > 1:
         raise ConfigError(f"data.train_views: the {component.name} head places its frames in time, which a view "
                           "shifts; use data.train_views=1")
