@@ -134,6 +134,11 @@ class ModelConfig:
     """Text encoder for questions and prompts: bag, gru, lstm, transformer, minilm."""
     fusion: Component = field(default_factory=lambda: Component("concat"))
     """How video/audio and text tokens are combined: concat, attention, cross_attn."""
+    text_groups: int = 4
+    """Rows with text (questions, queries) are sorted by length and split into this many groups,
+    each padded only to its own longest text and run through the text encoder and the fusion on
+    its own, then put back in order: the same results (rows never read each other) for less work
+    when short questions share a batch with long ones (QA batches are mostly padding). 1: off."""
     head: Component = field(default_factory=lambda: Component("qa"))
     """Task head; its table key is the task's (caption, qa, dialog, classify, retrieval, summarize), or moment
     (retrieval of a query's [start, end] inside one video)."""
@@ -198,6 +203,8 @@ class RunConfig:
         if self.model.video_tokens not in VIDEO_TOKENS:
             raise ConfigError(f"model.video_tokens: must be one of {', '.join(VIDEO_TOKENS)}, "
                               f"got {self.model.video_tokens!r}")
+        if self.model.text_groups < 1:
+            raise ConfigError(f"model.text_groups: must be at least 1 (1 is off), got {self.model.text_groups}")
         if self.model.cell_pool < 0:
             raise ConfigError(f"model.cell_pool: must be 0 (off) or a positive hidden width, got {self.model.cell_pool}")
         if self.model.cell_pool and self.model.video_tokens != "frame":

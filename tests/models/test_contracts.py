@@ -440,6 +440,43 @@ def test_model_from_preset(task, preset):
     torch.testing.assert_close(padded_logits, plain.logits, atol=1e-4, rtol=0)
 
 
+@pytest.mark.parametrize("text", ["bag", "gru", "transformer"])
+@pytest.mark.parametrize("fusion", sorted(build.FUSIONS))
+def test_text_groups_give_the_ungrouped_results(text, fusion):
+    """``model.text_groups``: rows fused in groups of similar text length, each padded to its own
+    longest text, give the very tokens, mask, pooled vector and answers of one padded batch, the
+    rows in their order (five rows of lengths 5, 3, 2, 5, 1 over two videos)."""
+    cfg = tiny_config("qa")
+    cfg.model.text = dataclasses.replace(cfg.model.text, name=text, args={})
+    cfg.model.fusion = dataclasses.replace(cfg.model.fusion, name=fusion, args={"num_layers": 1, "num_heads": 2}
+                                           if fusion in ("concat", "cross_attn") else {})
+    cfg.model.head.args["ground_weight"] = 0.0  # the separate fusion leaves no frame tokens to ground in
+    torch.manual_seed(0)
+    model = build.build_model(cfg, vocab=VOCAB, num_outputs=K).eval()
+    gen = torch.Generator().manual_seed(3)
+    lengths = [L, 3, 2, L, 1]
+    text_mask = _mask(len(lengths), L, lengths)
+    ids = torch.randint(len(SPECIALS), len(VOCAB), (len(lengths), L), generator=gen).masked_fill(~text_mask, PAD)
+    batch = dataclasses.replace(model_batch("qa", cfg), rows=torch.tensor([1, 0, 0, 1, 0]), text_ids=ids,
+                                text_mask=text_mask, labels=None, spans=None,
+                                choice_mask=torch.ones(len(lengths), K, dtype=torch.bool))
+    with torch.no_grad():
+        model.text_groups = 1
+        whole = model.fuse(batch)
+        model.text_groups = 3
+        grouped = model.fuse(batch)
+    assert grouped.tokens.shape == whole.tokens.shape and grouped.first_frame == whole.first_frame
+    assert torch.equal(grouped.mask, whole.mask)
+    torch.testing.assert_close(grouped.tokens, whole.tokens, atol=1e-5, rtol=0)
+    torch.testing.assert_close(grouped.pooled, whole.pooled, atol=1e-5, rtol=0)
+    assert not torch.allclose(whole.pooled[1], whole.pooled[2])  # the rows differ: a mix-up would show
+
+
+def test_text_groups_must_be_positive():
+    with pytest.raises(ConfigError, match=r"^model\.text_groups: must be at least 1 \(1 is off\), got 0$"):
+        load_config("qa", None, ["model.text_groups=0"])
+
+
 def test_grid_tokens_follow_each_cell_through_time_apart():
     """``model.video_tokens: grid``: one token per cell and frame; changing what one cell holds,
     in every frame, changes that cell's tokens and no other's before fusion."""

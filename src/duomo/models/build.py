@@ -189,7 +189,8 @@ def build_model(cfg: RunConfig, *, vocab: list[str], num_outputs: int, frame_wor
                           cache_trunk=m.freeze_video and (m.tune_video_proj or m.video_tokens == "grid" or m.cell_pool > 0),
                           grid_tokens=m.video_tokens == "grid", cell_pool=m.cell_pool,
                           cell_motion=m.cell_motion, place_tokens=m.place_tokens,
-                          frame_words=frame_words if m.frame_words > 0 else 0, frame_word_weight=m.frame_words)
+                          frame_words=frame_words if m.frame_words > 0 else 0, frame_word_weight=m.frame_words,
+                          text_groups=m.text_groups)
 
 
 VIDEO_TAIL = ("proj", "norm")

@@ -70,7 +70,8 @@ class VideoTextModel(nn.Module):
     def __init__(self, *, dim: int, video: nn.Module, temporal: nn.Module, audio: nn.Module | None,
                  text: nn.Module, fusion: nn.Module, head: nn.Module, cache_trunk: bool = False,
                  grid_tokens: bool = False, cell_pool: int = 0, cell_motion: bool = False,
-                 place_tokens: bool = False, frame_words: int = 0, frame_word_weight: float = 0.0):
+                 place_tokens: bool = False, frame_words: int = 0, frame_word_weight: float = 0.0,
+                 text_groups: int = 1):
         super().__init__()
         self.dim = dim
         self.video = video
@@ -112,6 +113,8 @@ class VideoTextModel(nn.Module):
         self.frame_word_head = nn.Linear(dim, frame_words) if frame_words else None
         """``model.frame_words``: logits of the words each frame token names (``frame_word_loss``)."""
         self.frame_word_weight = frame_word_weight
+        self.text_groups = text_groups
+        """``model.text_groups``: rows are fused in this many groups of similar text length (``fuse_media``)."""
         self.temporal = temporal
         self.audio = audio
         self.text = text
@@ -223,12 +226,38 @@ class VideoTextModel(nn.Module):
                 return fused
             return Fused(tokens=fused.tokens[batch.rows], mask=fused.mask[batch.rows], pooled=fused.pooled[batch.rows],
                          first_frame=fused.first_frame)
-        text = self.text(batch.text_ids, batch.text_mask)
-        if batch.rows is not None and getattr(self.fusion, "takes_rows", False):
-            return self.fusion(media, media_mask, text, batch.text_mask, rows=batch.rows)
-        if batch.rows is not None:
-            media, media_mask = media[batch.rows], media_mask[batch.rows]  # (B, N, D)
-        return self.fusion(media, media_mask, text, batch.text_mask)
+        rows = batch.rows
+        groups = _length_groups(batch.text_mask, self.text_groups)
+        if groups is None:
+            return self.fuse_rows(media, media_mask, batch.text_ids, batch.text_mask, rows)
+        parts = []
+        for group, length in groups:
+            group_rows = rows[group] if rows is not None else group
+            parts.append(self.fuse_rows(media, media_mask, batch.text_ids[group, :length],
+                                        batch.text_mask[group, :length], group_rows))
+        # every fusion puts the text tokens last: each group's are padded to the longest and the
+        # rows put back in their order
+        width = max(part.tokens.shape[1] for part in parts)
+        num_rows = batch.text_ids.shape[0]
+        tokens = media.new_zeros(num_rows, width, parts[0].tokens.shape[2])
+        mask = torch.zeros(num_rows, width, dtype=torch.bool, device=media.device)
+        pooled = media.new_zeros(num_rows, parts[0].pooled.shape[1])
+        for (group, _), part in zip(groups, parts):
+            tokens[group, : part.tokens.shape[1]] = part.tokens
+            mask[group, : part.mask.shape[1]] = part.mask
+            pooled[group] = part.pooled
+        return Fused(tokens=tokens, mask=mask, pooled=pooled, first_frame=parts[0].first_frame)
+
+    def fuse_rows(self, media: Tensor, media_mask: Tensor, text_ids: Tensor, text_mask: Tensor,
+                  rows: Tensor | None) -> Fused:
+        """Rows' text (R, L) encoded and fused with their videos' tokens (``rows``: each row's
+        video in media; None: row i is video i)."""
+        text = self.text(text_ids, text_mask)
+        if rows is not None and getattr(self.fusion, "takes_rows", False):
+            return self.fusion(media, media_mask, text, text_mask, rows=rows)
+        if rows is not None:
+            media, media_mask = media[rows], media_mask[rows]  # (B, N, D)
+        return self.fusion(media, media_mask, text, text_mask)
 
     def forward(self, batch: VideoBatch) -> HeadOutput:
         media, media_mask = self.encode_media(batch)
@@ -247,6 +276,17 @@ class VideoTextModel(nn.Module):
             return out.logits.new_zeros(())
         loss = F.binary_cross_entropy_with_logits(out.frame_words[known], batch.frame_words[known])
         return self.frame_word_weight * loss
+
+
+def _length_groups(text_mask: Tensor, groups: int) -> list[tuple[Tensor, int]] | None:
+    """Rows sorted by text length and cut into ``groups`` runs of equal size: (row indices, the
+    longest text among them) each; None when one group would do (one row per group at least)."""
+    groups = min(groups, text_mask.shape[0])
+    if groups < 2:
+        return None
+    lengths = text_mask.sum(1)
+    order = torch.argsort(lengths, stable=True)
+    return [(part, max(int(lengths[part].max()), 1)) for part in torch.tensor_split(order, groups)]
 
 
 def _fractions(mask: Tensor) -> Tensor:
