@@ -72,9 +72,28 @@ def test_forward_gives_scaled_cosine_similarities_per_video():
     assert out.logits.abs().max() <= 2.0 + 1e-5
 
 
-def test_retrieval_head_overfits_to_rank_each_caption_first():
+def test_pool_heads_each_weigh_the_valid_tokens_on_their_own():
+    """``pool_heads``: the projection reads each head's softmax-weighted sum of the valid video
+    tokens, side by side (hand-computed from the heads' scores); a padded token gets no weight."""
     torch.manual_seed(0)
-    head = RetrievalHead(dim=D, embed_dim=8)
+    head = RetrievalHead(dim=D, embed_dim=8, pool_heads=2)
+    tokens = torch.randn(1, 3, D, generator=torch.Generator().manual_seed(2))
+    mask = torch.tensor([[True, True, False]])
+    read = []
+    head.video_proj.register_forward_hook(lambda module, args, out: read.append(args[0]))
+    head.embed_video(tokens, mask)
+    scores = head.pool_score(tokens[0, :2])  # (2 valid tokens, 2 heads)
+    expected = torch.cat([torch.softmax(scores[:, h], dim=0) @ tokens[0, :2] for h in range(2)])
+    torch.testing.assert_close(read[0][0], expected)
+    assert not torch.allclose(expected[:D], expected[D:])  # the two heads weigh differently
+    with pytest.raises(ValueError, match="pool_heads"):
+        RetrievalHead(dim=D, pool="mean", pool_heads=2)
+
+
+@pytest.mark.parametrize("pool_heads", [1, 3])
+def test_retrieval_head_overfits_to_rank_each_caption_first(pool_heads):
+    torch.manual_seed(0)
+    head = RetrievalHead(dim=D, embed_dim=8, pool_heads=pool_heads)
     gen = torch.Generator().manual_seed(1)
     num_videos = 5
     rows = torch.tensor([0, 0, 1, 2, 2, 3, 4])

@@ -25,12 +25,14 @@ class RetrievalHead(nn.Module):
     -> logits (B, V): scaled cosine similarity of each row's text to each of the batch's V videos
        (V = len(batch.video_ids); a video no row belongs to gets -1e4).
 
-    Embeddings (``embed_video``, ``embed_text``) are (B, embed_dim) float with unit L2 norm.
+    Embeddings (``embed_video``, ``embed_text``) are (B, embed_dim) float with unit L2 norm. The
+    video tokens are pooled by attention (``pool_heads`` learned scores per token, a softmax over
+    the valid tokens each, the heads' weighted sums side by side) or by their mean.
     """
 
     def __init__(self, *, dim: int, embed_dim: int = 256, hidden_dim: int = 0, pool: str = "attention",
                  temperature: float = 0.07, learn_temperature: bool = True, max_scale: float = 100.0,
-                 dropout: float = 0.0, segment_queries: bool = False):
+                 dropout: float = 0.0, segment_queries: bool = False, pool_heads: int = 1):
         super().__init__()
         self.segment_queries = segment_queries
         """Training also has one query row per manifest segment with a caption, a positive for the
@@ -38,14 +40,18 @@ class RetrievalHead(nn.Module):
         captions alone)."""
         if pool not in ("attention", "mean"):
             raise ValueError(f"model.head.args.pool: choose attention or mean, got {pool!r}")
+        if pool_heads < 1 or (pool_heads > 1 and pool != "attention"):
+            raise ValueError(f"model.head.args.pool_heads: at least 1, and more only with attention pooling, got {pool_heads}")
         self.pool = pool
-        # attention pooling: one learned score per video token, softmax over the valid ones
-        self.pool_score = nn.Linear(dim, 1) if pool == "attention" else None
+        # attention pooling: per head, one learned score per video token, softmax over the valid
+        # ones; several heads each gather what their own scores pick (the objects, the moves, the
+        # sound), side by side in the vector the projection reads
+        self.pool_score = nn.Linear(dim, pool_heads) if pool == "attention" else None
         if hidden_dim > 0:
-            self.video_proj: nn.Module = MLP(dim, hidden_dim, embed_dim, dropout)
+            self.video_proj: nn.Module = MLP(dim * pool_heads, hidden_dim, embed_dim, dropout)
             self.text_proj: nn.Module = MLP(dim, hidden_dim, embed_dim, dropout)
         else:
-            self.video_proj = nn.Linear(dim, embed_dim)
+            self.video_proj = nn.Linear(dim * pool_heads, embed_dim)
             self.text_proj = nn.Linear(dim, embed_dim)
         self.log_scale = nn.Parameter(torch.tensor(math.log(1.0 / temperature)), requires_grad=learn_temperature)
         self.max_scale = max_scale
@@ -59,9 +65,9 @@ class RetrievalHead(nn.Module):
         """Video tokens (B, N, D), mask (B, N) -> (B, E) unit vectors."""
         mask = mask.bool()
         if self.pool_score is not None:
-            scores = self.pool_score(tokens).squeeze(-1).masked_fill(~mask, float("-inf"))  # (B, N)
-            weights = torch.softmax(scores, dim=-1).nan_to_num(0.0)  # a row with no valid token: zeros
-            pooled = torch.einsum("bn,bnd->bd", weights, tokens.masked_fill(~mask.unsqueeze(-1), 0.0))
+            scores = self.pool_score(tokens).masked_fill(~mask.unsqueeze(-1), float("-inf"))  # (B, N, heads)
+            weights = torch.softmax(scores, dim=1).nan_to_num(0.0)  # a row with no valid token: zeros
+            pooled = torch.einsum("bnh,bnd->bhd", weights, tokens.masked_fill(~mask.unsqueeze(-1), 0.0)).flatten(1)
         else:
             weights = mask.to(tokens.dtype).unsqueeze(-1)
             pooled = (tokens * weights).sum(1) / weights.sum(1).clamp(min=1.0)
