@@ -91,6 +91,9 @@ class Fused:
     """(B, D) one vector per row, what classifier heads read."""
     first_frame: int = 0
     """Where the video's tokens, frame tokens first, start in ``tokens`` (after a [CLS] token: 1)."""
+    text_tokens: int = 0
+    """How many of the last ``tokens`` are the row's text (padded; ``mask`` says which are words);
+    0 where the fusion keeps no text tokens (separate) or the rows have no text."""
 
 
 @dataclass

@@ -466,6 +466,9 @@ def test_text_groups_give_the_ungrouped_results(text, fusion):
         model.text_groups = 3
         grouped = model.fuse(batch)
     assert grouped.tokens.shape == whole.tokens.shape and grouped.first_frame == whole.first_frame
+    assert grouped.text_tokens == whole.text_tokens == (0 if fusion == "separate" else L)
+    if whole.text_tokens:  # the last text_tokens tokens are the rows' text
+        assert torch.equal(whole.mask[:, -whole.text_tokens:], text_mask)
     assert torch.equal(grouped.mask, whole.mask)
     torch.testing.assert_close(grouped.tokens, whole.tokens, atol=1e-5, rtol=0)
     torch.testing.assert_close(grouped.pooled, whole.pooled, atol=1e-5, rtol=0)
@@ -658,6 +661,32 @@ def test_grounding_refuses_models_without_one_token_per_frame():
                                               r"or set model\.head\.args\.ground_weight=0$"):
             build.check(load_config("qa", None, ["model.head.args.ground_weight=1.0", *overrides]))
     build.check(load_config("qa", None, ["model.head.args.ground_weight=0", "model.temporal=mean"]))
+
+
+def test_slots_refuse_models_without_frame_tokens_or_fused_words():
+    with pytest.raises(ConfigError, match=r"^model\.head\.args\.slots: needs one token per frame .*"
+                                          r"or set model\.head\.args\.slots=0$"):
+        build.check(load_config("qa", None, ["model.head.args.slots=2", "model.head.args.ground_weight=0",
+                                             "model.temporal=mean"]))
+    with pytest.raises(ConfigError, match=r"^model\.head\.args\.slots: reads the question's fused words, which the "
+                                          r"separate fusion does not keep"):
+        build.check(load_config("qa", None, ["model.head.args.slots=2", "model.fusion=separate"]))
+
+
+@pytest.mark.parametrize("fusion", ["cross_attn", "concat", "attention", "late_concat"])
+def test_slots_train_with_every_fusion_that_keeps_the_words(fusion):
+    """The qa preset with ``slots`` over each fusion: a finite loss and a gradient to the slot scores."""
+    cfg = tiny_config("qa")
+    cfg.model.fusion = dataclasses.replace(cfg.model.fusion, name=fusion, args={"num_layers": 1, "num_heads": 2}
+                                           if fusion in ("concat", "cross_attn") else {})
+    cfg.model.head.args["slots"] = 2
+    build.check(cfg)
+    torch.manual_seed(0)
+    model = build.build_model(cfg, vocab=VOCAB, num_outputs=K)
+    batch = model_batch("qa", cfg)
+    loss = model.head.loss(model(batch), batch)
+    loss.backward()
+    assert torch.isfinite(loss) and model.head.slot_score.weight.grad.abs().sum() > 0
 
 
 @pytest.mark.parametrize("fusion", ["cross_attn", "concat", "attention", "late_concat"])

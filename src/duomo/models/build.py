@@ -140,10 +140,14 @@ def _component(cfg: RunConfig, where: str) -> Component | None:
     per_frame = cfg.model.temporal.name != "mean" and cfg.model.video_tokens == "frame"
     if where == "model.head" and not per_frame:  # the losses that read each frame's token
         for key, on in (("model.head.args.ground_weight", component.args.get("ground_weight", 0) > 0),
+                        ("model.head.args.slots", component.args.get("slots", 0) > 0),
                         ("model.frame_words", cfg.model.frame_words > 0)):
             if on:
                 raise ConfigError(f"{key}: needs one token per frame (model.video_tokens: frame, a temporal "
                                   f"model other than mean); or set {key}=0")
+    if where == "model.head" and component.args.get("slots", 0) > 0 and cfg.model.fusion.name == "separate":
+        raise ConfigError("model.head.args.slots: reads the question's fused words, which the separate fusion "
+                          "does not keep; use cross_attn, concat, attention or late_concat")
     if where == "model.head" and component.name in ("moment", "summarize") and cfg.data.train_views > 1:
         raise ConfigError(f"data.train_views: the {component.name} head places its frames in time, which a view "
                           "shifts; use data.train_views=1")

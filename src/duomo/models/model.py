@@ -246,7 +246,9 @@ class VideoTextModel(nn.Module):
             tokens[group, : part.tokens.shape[1]] = part.tokens
             mask[group, : part.mask.shape[1]] = part.mask
             pooled[group] = part.pooled
-        return Fused(tokens=tokens, mask=mask, pooled=pooled, first_frame=parts[0].first_frame)
+        prefix = parts[0].tokens.shape[1] - parts[0].text_tokens  # the media's tokens, the same in every group
+        return Fused(tokens=tokens, mask=mask, pooled=pooled, first_frame=parts[0].first_frame,
+                     text_tokens=width - prefix if parts[0].text_tokens else 0)
 
     def fuse_rows(self, media: Tensor, media_mask: Tensor, text_ids: Tensor, text_mask: Tensor,
                   rows: Tensor | None) -> Fused:

@@ -51,4 +51,4 @@ class AttentionFusion(nn.Module):
         mask = torch.cat([video_mask.bool(), text_mask.bool()], dim=1)
         alpha = self._weights(tokens, mask)
         pooled = self.norm(torch.einsum("bn,bnd->bd", alpha, tokens))
-        return Fused(tokens=tokens, mask=mask, pooled=pooled)
+        return Fused(tokens=tokens, mask=mask, pooled=pooled, text_tokens=text.shape[1])

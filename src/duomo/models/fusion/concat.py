@@ -45,4 +45,4 @@ class ConcatFusion(nn.Module):
         # the [CLS] key is always valid, so no row is fully masked; the transformer wants True = ignore
         mixed = self.norm(self.mixer(tokens, src_key_padding_mask=~mask))
         mixed = mixed * mask.unsqueeze(-1).to(mixed.dtype)
-        return Fused(tokens=mixed, mask=mask, pooled=mixed[:, 0], first_frame=1)
+        return Fused(tokens=mixed, mask=mask, pooled=mixed[:, 0], first_frame=1, text_tokens=text.shape[1])

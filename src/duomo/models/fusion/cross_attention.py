@@ -159,4 +159,4 @@ class CrossAttentionFusion(nn.Module):
                                                        masked_mean(video, video_mask)], dim=-1)))
         tokens = torch.cat([video, text], dim=1)
         mask = torch.cat([video_mask, text_mask], dim=1)
-        return Fused(tokens=tokens, mask=mask, pooled=pooled)
+        return Fused(tokens=tokens, mask=mask, pooled=pooled, text_tokens=text.shape[1])

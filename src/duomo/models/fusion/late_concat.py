@@ -21,4 +21,4 @@ class LateConcatFusion(nn.Module):
     def forward(self, video: Tensor, video_mask: Tensor, text: Tensor, text_mask: Tensor) -> Fused:
         pooled = self.project(torch.cat([masked_mean(video, video_mask), masked_mean(text, text_mask)], dim=-1))
         return Fused(tokens=torch.cat([video, text], dim=1), mask=torch.cat([video_mask, text_mask], dim=1),
-                     pooled=pooled)
+                     pooled=pooled, text_tokens=text.shape[1])

@@ -9,6 +9,15 @@ frame, whether the event happens there, from the frame tokens conditioned on the
 (FiLM, as the moment head does), with binary cross-entropy against the frames inside the span,
 weighted by ``ground_weight``: the text encoder, the fusion and the frame tokens learn to find
 described events in time, which questions about what happens, to what, and in which order need.
+
+With ``slots`` = K > 0, the answer also reads K places in time the question points at: K learned
+attention poolings over the question's fused words (one might learn to gather "the red circle
+shrinks", another "after the star slides down"), each grounded over the frames by the same FiLM
+scorer the grounding rows train, a softmax over the valid frames; each slot gives the frames'
+weighted sum and its expected time (a fraction of the video). The classifier reads the pooled
+vector, every slot's frames and every slot's time, so "before or after" can compare two times
+and "what does it do after ..." can read the frames found. Needs a fusion that keeps the text
+tokens (``Fused.text_tokens``: cross_attn, concat, attention, late_concat) and one token per frame.
 """
 
 from __future__ import annotations
@@ -29,27 +38,57 @@ class QAHead(nn.Module):
     """
 
     def __init__(self, *, dim: int, num_answers: int, hidden_dim: int = 512, dropout: float = 0.1,
-                 label_smoothing: float = 0.0, ground_weight: float = 0.0):
+                 label_smoothing: float = 0.0, ground_weight: float = 0.0, slots: int = 0):
         super().__init__()
+        if slots < 0:
+            raise ValueError(f"model.head.args.slots: must be 0 (off) or positive, got {slots}")
+        self.slots = slots
+        width = dim + slots * (dim + 1)  # the pooled vector, then each slot's frames and time
         if hidden_dim > 0:
-            self.classifier: nn.Module = MLP(dim, hidden_dim, num_answers, dropout)
+            self.classifier: nn.Module = MLP(width, hidden_dim, num_answers, dropout)
         else:
-            self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(dim, num_answers))
+            self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(width, num_answers))
         self.label_smoothing = label_smoothing
         self.ground_weight = ground_weight
-        if ground_weight > 0:
+        self.slot_score = nn.Linear(dim, slots) if slots else None
+        if ground_weight > 0 or slots:
             self.ground_scale = nn.Linear(dim, dim)
             self.ground_shift = nn.Linear(dim, dim)
             self.ground_out = MLP(dim, dim, 1, dropout)
 
     def forward(self, fused: Fused, batch: VideoBatch) -> HeadOutput:
+        start = fused.first_frame
+        frames = fused.tokens[:, start : start + batch.frame_mask.shape[1]]  # (B, T, D)
         ground = None
         if self.ground_weight > 0 and batch.spans is not None:
-            start = fused.first_frame
-            frames = fused.tokens[:, start : start + batch.frame_mask.shape[1]]  # (B, T, D)
-            x = frames * (1 + self.ground_scale(fused.pooled).unsqueeze(1)) + self.ground_shift(fused.pooled).unsqueeze(1)
-            ground = self.ground_out(x).squeeze(-1)  # (B, T)
-        return HeadOutput(logits=self.classifier(fused.pooled), fused=fused, choice_mask=batch.choice_mask, ground=ground)
+            ground = self.ground_frames(frames, fused.pooled.unsqueeze(1)).squeeze(1)  # (B, T)
+        features = fused.pooled
+        if self.slot_score is not None:
+            frame_mask = fused.mask[:, start : start + frames.shape[1]].bool()
+            features = torch.cat([features, *self.read_slots(fused, frames, frame_mask)], dim=-1)
+        return HeadOutput(logits=self.classifier(features), fused=fused, choice_mask=batch.choice_mask, ground=ground)
+
+    def ground_frames(self, frames: Tensor, queries: Tensor) -> Tensor:
+        """Frames (B, T, D) scaled and shifted by each of queries (B, Q, D) -> logits (B, Q, T) of
+        "the query happens in this frame"."""
+        x = frames.unsqueeze(1) * (1 + self.ground_scale(queries).unsqueeze(2)) + self.ground_shift(queries).unsqueeze(2)
+        return self.ground_out(x).squeeze(-1)
+
+    def read_slots(self, fused: Fused, frames: Tensor, frame_mask: Tensor) -> tuple[Tensor, Tensor]:
+        """(B, K * D) each slot's softmax-weighted frames, (B, K) each slot's expected time as a
+        fraction of the video (frame k of n valid ones at (k + 0.5) / n)."""
+        if not fused.text_tokens:
+            raise ValueError("model.head.args.slots: the fusion keeps no text tokens to read the question's slots "
+                             "from; use cross_attn, concat, attention or late_concat")
+        text = fused.tokens[:, -fused.text_tokens:]  # (B, L, D)
+        text_mask = fused.mask[:, -fused.text_tokens:].bool()
+        scores = self.slot_score(text).masked_fill(~text_mask.unsqueeze(-1), float("-inf"))  # (B, L, K)
+        queries = torch.einsum("blk,bld->bkd", torch.softmax(scores, dim=1).nan_to_num(0.0), text)  # (B, K, D)
+        where = self.ground_frames(frames, queries).masked_fill(~frame_mask.unsqueeze(1), float("-inf"))
+        weights = torch.softmax(where, dim=-1).nan_to_num(0.0)  # (B, K, T); a row with no frame: zeros
+        valid = frame_mask.to(frames.dtype)
+        times = (valid.cumsum(1) - 0.5) * valid / valid.sum(1, keepdim=True).clamp(min=1.0)  # (B, T)
+        return torch.einsum("bkt,btd->bkd", weights, frames).flatten(1), torch.einsum("bkt,bt->bk", weights, times)
 
     def loss(self, out: HeadOutput, batch: VideoBatch) -> Tensor:
         answered = batch.labels != -100
