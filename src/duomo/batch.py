@@ -105,7 +105,8 @@ class HeadOutput:
     choice_mask: Tensor | None = None
     """(B, K) bool, copied from the batch for multiple-choice prediction."""
     ground: Tensor | None = None
-    """(B, T) per-frame logits of "the row's text happens here" (the qa head's ``ground_weight``)."""
+    """(B, T) per-frame logits of "the row's text happens here" (the qa head's ``ground_weight``);
+    (B, 1 + K, T) with its ``slot_ground``: the pooled vector's, then each of the K slots'."""
     label_sets: Tensor | None = None
     """(B, K) logits of every label the row's video has (the classify head's ``all_labels_weight``)."""
     frame_words: Tensor | None = None

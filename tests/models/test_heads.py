@@ -163,6 +163,30 @@ def test_qa_slots_by_hand():
         head(dataclasses.replace(fused, text_tokens=0), batch)
 
 
+def test_qa_slot_grounding_loss_by_hand():
+    """``slot_ground``: a grounding row's loss is the binary cross-entropy against its span averaged
+    over the pooled vector's grounding logits and each slot's; answer rows are left alone."""
+    torch.manual_seed(0)
+    head = QAHead(dim=D, num_answers=K, hidden_dim=0, dropout=0.0, ground_weight=0.5, slots=2, slot_ground=True)
+    frames, words = 4, 2
+    fused = Fused(tokens=torch.randn(2, frames + words, D), mask=torch.ones(2, frames + words, dtype=torch.bool),
+                  pooled=torch.randn(2, D), text_tokens=words)
+    batch = VideoBatch(video_ids=["a"], frame_mask=torch.ones(1, frames, dtype=torch.bool),
+                       rows=torch.tensor([0, 0]), labels=torch.tensor([3, -100]),
+                       spans=torch.tensor([[float("nan")] * 2, [0.25, 0.75]]))
+    with torch.no_grad():
+        out = head(fused, batch)
+        assert out.ground.shape == (2, 3, frames)
+        inside = torch.tensor([0.0, 1.0, 1.0, 0.0])
+        bce = torch.stack([F.binary_cross_entropy_with_logits(out.ground[1, q], inside) for q in range(3)]).mean()
+        answer = -torch.log_softmax(out.logits[0], dim=0)[3]
+        torch.testing.assert_close(head.loss(out, batch), answer + 0.5 * bce)
+        plain = QAHead(dim=D, num_answers=K, hidden_dim=0, dropout=0.0, ground_weight=0.5, slots=2)
+        assert plain(fused, batch).ground.shape == (2, frames)  # without slot_ground: the pooled vector's alone
+    with pytest.raises(ValueError, match="slot_ground"):
+        QAHead(dim=D, num_answers=K, slots=2, slot_ground=True)
+
+
 def test_qa_slots_learn_which_named_event_comes_first():
     """Before or after: two events among three kinds happen at two of six frames, the question's
     two words name them (word codes differ from frame codes; a position code tells the words

@@ -18,6 +18,9 @@ weighted sum and its expected time (a fraction of the video). The classifier rea
 vector, every slot's frames and every slot's time, so "before or after" can compare two times
 and "what does it do after ..." can read the frames found. Needs a fusion that keeps the text
 tokens (``Fused.text_tokens``: cross_attn, concat, attention, late_concat) and one token per frame.
+With ``slot_ground`` the grounding rows also ground each slot's query of their description (the
+same loss, averaged over the pooled vector and the slots), so the slots' queries learn to find
+events as the pooled one does.
 """
 
 from __future__ import annotations
@@ -38,11 +41,15 @@ class QAHead(nn.Module):
     """
 
     def __init__(self, *, dim: int, num_answers: int, hidden_dim: int = 512, dropout: float = 0.1,
-                 label_smoothing: float = 0.0, ground_weight: float = 0.0, slots: int = 0):
+                 label_smoothing: float = 0.0, ground_weight: float = 0.0, slots: int = 0, slot_ground: bool = False):
         super().__init__()
         if slots < 0:
             raise ValueError(f"model.head.args.slots: must be 0 (off) or positive, got {slots}")
         self.slots = slots
+        if slot_ground and not (slots and ground_weight > 0):
+            raise ValueError("model.head.args.slot_ground: grounds the slots' queries on the grounding rows; "
+                             "needs slots and ground_weight too")
+        self.slot_ground = slot_ground
         width = dim + slots * (dim + 1)  # the pooled vector, then each slot's frames and time
         if hidden_dim > 0:
             self.classifier: nn.Module = MLP(width, hidden_dim, num_answers, dropout)
@@ -65,7 +72,10 @@ class QAHead(nn.Module):
         features = fused.pooled
         if self.slot_score is not None:
             frame_mask = fused.mask[:, start : start + frames.shape[1]].bool()
-            features = torch.cat([features, *self.read_slots(fused, frames, frame_mask)], dim=-1)
+            seen, when, where = self.read_slots(fused, frames, frame_mask)
+            features = torch.cat([features, seen, when], dim=-1)
+            if self.slot_ground and ground is not None:
+                ground = torch.cat([ground.unsqueeze(1), where], dim=1)  # (B, 1 + K, T)
         return HeadOutput(logits=self.classifier(features), fused=fused, choice_mask=batch.choice_mask, ground=ground)
 
     def ground_frames(self, frames: Tensor, queries: Tensor) -> Tensor:
@@ -74,9 +84,10 @@ class QAHead(nn.Module):
         x = frames.unsqueeze(1) * (1 + self.ground_scale(queries).unsqueeze(2)) + self.ground_shift(queries).unsqueeze(2)
         return self.ground_out(x).squeeze(-1)
 
-    def read_slots(self, fused: Fused, frames: Tensor, frame_mask: Tensor) -> tuple[Tensor, Tensor]:
+    def read_slots(self, fused: Fused, frames: Tensor, frame_mask: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """(B, K * D) each slot's softmax-weighted frames, (B, K) each slot's expected time as a
-        fraction of the video (frame k of n valid ones at (k + 0.5) / n)."""
+        fraction of the video (frame k of n valid ones at (k + 0.5) / n), and (B, K, T) each
+        slot's grounding logits."""
         if not fused.text_tokens:
             raise ValueError("model.head.args.slots: the fusion keeps no text tokens to read the question's slots "
                              "from; use cross_attn, concat, attention or late_concat")
@@ -84,11 +95,12 @@ class QAHead(nn.Module):
         text_mask = fused.mask[:, -fused.text_tokens:].bool()
         scores = self.slot_score(text).masked_fill(~text_mask.unsqueeze(-1), float("-inf"))  # (B, L, K)
         queries = torch.einsum("blk,bld->bkd", torch.softmax(scores, dim=1).nan_to_num(0.0), text)  # (B, K, D)
-        where = self.ground_frames(frames, queries).masked_fill(~frame_mask.unsqueeze(1), float("-inf"))
-        weights = torch.softmax(where, dim=-1).nan_to_num(0.0)  # (B, K, T); a row with no frame: zeros
+        where = self.ground_frames(frames, queries)  # (B, K, T)
+        weights = torch.softmax(where.masked_fill(~frame_mask.unsqueeze(1), float("-inf")), dim=-1).nan_to_num(0.0)
         valid = frame_mask.to(frames.dtype)
         times = (valid.cumsum(1) - 0.5) * valid / valid.sum(1, keepdim=True).clamp(min=1.0)  # (B, T)
-        return torch.einsum("bkt,btd->bkd", weights, frames).flatten(1), torch.einsum("bkt,bt->bk", weights, times)
+        return (torch.einsum("bkt,btd->bkd", weights, frames).flatten(1), torch.einsum("bkt,bt->bk", weights, times),
+                where)
 
     def loss(self, out: HeadOutput, batch: VideoBatch) -> Tensor:
         answered = batch.labels != -100
@@ -104,7 +116,12 @@ class QAHead(nn.Module):
         mask = batch.frame_mask[batch.rows] if batch.rows is not None else batch.frame_mask  # (B, T)
         mask = mask[grounded]
         start, end = span_bins(spans[grounded], mask)
-        return loss + self.ground_weight * inside_loss(out.ground[grounded], start, end, mask)
+        ground = out.ground[grounded]
+        if ground.dim() == 3:  # slot_ground: the pooled vector's logits and each slot's, the same span
+            queries = ground.shape[1]
+            start, end = start.repeat_interleave(queries), end.repeat_interleave(queries)
+            ground, mask = ground.flatten(0, 1), mask.repeat_interleave(queries, dim=0)
+        return loss + self.ground_weight * inside_loss(ground, start, end, mask)
 
     def predict(self, out: HeadOutput) -> list[tuple[int, float]]:
         """(answer index, probability) per row, the argmax among the row's allowed answers."""
