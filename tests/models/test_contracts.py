@@ -451,6 +451,7 @@ def test_text_groups_give_the_ungrouped_results(text, fusion):
     cfg.model.fusion = dataclasses.replace(cfg.model.fusion, name=fusion, args={"num_layers": 1, "num_heads": 2}
                                            if fusion in ("concat", "cross_attn") else {})
     cfg.model.head.args["ground_weight"] = 0.0  # the separate fusion leaves no frame tokens to ground in
+    cfg.model.head.args["slots"] = 0  # nor words to read slots from
     torch.manual_seed(0)
     model = build.build_model(cfg, vocab=VOCAB, num_outputs=K).eval()
     gen = torch.Generator().manual_seed(3)
@@ -486,6 +487,7 @@ def test_grid_tokens_follow_each_cell_through_time_apart():
     cfg = tiny_config("qa")
     cfg.model.video_tokens = "grid"
     cfg.model.head.args["ground_weight"] = 0.0  # grounding reads one token per frame
+    cfg.model.head.args["slots"] = 0  # and so do the slots
     cfg.data.use_audio = False
     torch.manual_seed(0)
     model = build.build_model(cfg, vocab=VOCAB, num_outputs=K).eval()
@@ -659,8 +661,8 @@ def test_grounding_refuses_models_without_one_token_per_frame():
                                                                                 "model.cell_motion=false"]):
         with pytest.raises(ConfigError, match=r"^model\.head\.args\.ground_weight: needs one token per frame .*"
                                               r"or set model\.head\.args\.ground_weight=0$"):
-            build.check(load_config("qa", None, ["model.head.args.ground_weight=1.0", *overrides]))
-    build.check(load_config("qa", None, ["model.head.args.ground_weight=0", "model.temporal=mean"]))
+            build.check(load_config("qa", None, ["model.head.args.ground_weight=1.0", "model.head.args.slots=0", *overrides]))
+    build.check(load_config("qa", None, ["model.head.args.ground_weight=0", "model.head.args.slots=0", "model.temporal=mean"]))
 
 
 def test_slots_refuse_models_without_frame_tokens_or_fused_words():
