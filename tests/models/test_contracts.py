@@ -451,7 +451,7 @@ def test_text_groups_give_the_ungrouped_results(text, fusion):
     cfg.model.fusion = dataclasses.replace(cfg.model.fusion, name=fusion, args={"num_layers": 1, "num_heads": 2}
                                            if fusion in ("concat", "cross_attn") else {})
     cfg.model.head.args["ground_weight"] = 0.0  # the separate fusion leaves no frame tokens to ground in
-    cfg.model.head.args["slots"] = 0  # nor words to read slots from
+    cfg.model.head.args.update(slots=0, slot_ground=False)  # nor words to read slots from
     torch.manual_seed(0)
     model = build.build_model(cfg, vocab=VOCAB, num_outputs=K).eval()
     gen = torch.Generator().manual_seed(3)
@@ -487,7 +487,7 @@ def test_grid_tokens_follow_each_cell_through_time_apart():
     cfg = tiny_config("qa")
     cfg.model.video_tokens = "grid"
     cfg.model.head.args["ground_weight"] = 0.0  # grounding reads one token per frame
-    cfg.model.head.args["slots"] = 0  # and so do the slots
+    cfg.model.head.args.update(slots=0, slot_ground=False)  # and so do the slots
     cfg.data.use_audio = False
     torch.manual_seed(0)
     model = build.build_model(cfg, vocab=VOCAB, num_outputs=K).eval()
@@ -661,15 +661,20 @@ def test_grounding_refuses_models_without_one_token_per_frame():
                                                                                 "model.cell_motion=false"]):
         with pytest.raises(ConfigError, match=r"^model\.head\.args\.ground_weight: needs one token per frame .*"
                                               r"or set model\.head\.args\.ground_weight=0$"):
-            build.check(load_config("qa", None, ["model.head.args.ground_weight=1.0", "model.head.args.slots=0", *overrides]))
-    build.check(load_config("qa", None, ["model.head.args.ground_weight=0", "model.head.args.slots=0", "model.temporal=mean"]))
+            build.check(load_config("qa", None, ["model.head.args.ground_weight=1.0", "model.head.args.slots=0",
+                                                 "model.head.args.slot_ground=false", *overrides]))
+    build.check(load_config("qa", None, ["model.head.args.ground_weight=0", "model.head.args.slots=0",
+                                         "model.head.args.slot_ground=false", "model.temporal=mean"]))
 
 
 def test_slots_refuse_models_without_frame_tokens_or_fused_words():
     with pytest.raises(ConfigError, match=r"^model\.head\.args\.slots: needs one token per frame .*"
                                           r"or set model\.head\.args\.slots=0$"):
         build.check(load_config("qa", None, ["model.head.args.slots=2", "model.head.args.ground_weight=0",
-                                             "model.temporal=mean"]))
+                                             "model.head.args.slot_ground=false", "model.temporal=mean"]))
+    with pytest.raises(ConfigError, match=r"^model\.head\.args\.slot_ground: grounds the slots' queries .*"
+                                          r"or set model\.head\.args\.slot_ground=false$"):
+        build.check(load_config("qa", None, ["model.head.args.slots=0"]))
     with pytest.raises(ConfigError, match=r"^model\.head\.args\.slots: reads the question's fused words, which the "
                                           r"separate fusion does not keep"):
         build.check(load_config("qa", None, ["model.head.args.slots=2", "model.fusion=separate"]))
@@ -694,7 +699,8 @@ def test_slots_train_with_every_fusion_that_keeps_the_words(fusion):
 @pytest.mark.parametrize("fusion", ["cross_attn", "concat", "attention", "late_concat"])
 def test_grounding_reads_the_frame_tokens_wherever_the_fusion_puts_them(fusion):
     """The qa head's grounding logits follow the frame tokens (``Fused.first_frame``): changing one
-    frame's token, after fusion, changes that frame's logit and, with the FiLM alone, no other."""
+    frame's token, after fusion, changes that frame's logit and, with the FiLM alone, no other; so
+    do the preset's slots' grounding logits (``slot_ground``: the pooled vector's, then each slot's)."""
     cfg = tiny_config("qa")
     cfg.model.fusion = dataclasses.replace(cfg.model.fusion, name=fusion, args={})
     cfg.model.head.args["ground_weight"] = 1.0
@@ -707,12 +713,12 @@ def test_grounding_reads_the_frame_tokens_wherever_the_fusion_puts_them(fusion):
         if fusion == "concat":
             torch.testing.assert_close(fused.pooled, fused.tokens[:, 0])
         out = model.head(fused, batch)
-        assert out.ground.shape == (3, T)
+        assert out.ground.shape == (3, 1 + cfg.model.head.args["slots"], T)
         changed = fused.tokens.clone()
         changed[:, fused.first_frame + 1] += 1.0
         other = model.head(dataclasses.replace(fused, tokens=changed), batch).ground
     moved = (other - out.ground).abs() > 1e-6
-    assert moved[:, 1].all() and not moved[:, [0, *range(2, T)]].any()
+    assert moved[..., 1].all() and not moved[..., [0, *range(2, T)]].any()
 
 
 def test_place_motion_reads_each_place_with_its_neighbours():
