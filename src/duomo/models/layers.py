@@ -76,6 +76,13 @@ def encode_valid_frames(net: Callable[[Tensor], Tensor], frames: Tensor, frame_m
     return out.view(batch_size, num_frames, out_dim)
 
 
+def valid_fractions(mask: Tensor) -> Tensor:
+    """(B, N) position of each valid token as a fraction of its row's valid span: (i + 0.5) / n."""
+    count = mask.sum(dim=1, keepdim=True).clamp(min=1)
+    index = torch.cumsum(mask.long(), dim=1) - 1
+    return (index.float() + 0.5) / count
+
+
 def time_code(times: Tensor, dim: int, scale: float = 64.0) -> Tensor:
     """Sine/cosine codes (..., dim) of continuous positions ``times`` (...) in [0, 1] (fractions
     of the video), so frame and sound tokens at the same moment get the same code."""

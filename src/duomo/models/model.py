@@ -13,7 +13,7 @@ from torch import Tensor, nn
 
 from duomo.batch import Fused, HeadOutput, VideoBatch
 from duomo.config import ConfigError
-from duomo.models.layers import PlaceMotion, encode_valid_frames, time_code
+from duomo.models.layers import PlaceMotion, encode_valid_frames, time_code, valid_fractions
 
 
 class FrameEncoder(Protocol):
@@ -153,7 +153,7 @@ class VideoTextModel(nn.Module):
                 per_frame = self.frame_tokens(trunk, readings)
                 per_frame = per_frame * batch.frame_mask.unsqueeze(-1).to(per_frame.dtype)
             tokens, mask = self.temporal(per_frame, batch.frame_mask)
-            tokens = tokens + self.modality[0] + self.time_scale * time_code(_fractions(mask), self.dim)
+            tokens = tokens + self.modality[0] + self.time_scale * time_code(valid_fractions(mask), self.dim)
             if self.place_tokens:  # after the frame tokens, which the moment and summarize heads read first
                 places, place_mask = self.encode_places(readings, batch.frame_mask)
                 tokens, mask = torch.cat([tokens, places], dim=1), torch.cat([mask, place_mask], dim=1)
@@ -163,7 +163,7 @@ class VideoTextModel(nn.Module):
         elif self.audio is not None and batch.audio is not None:
             sound, sound_mask = self.encode_sound(batch.audio, batch.audio_mask)
         if sound is not None:
-            sound = sound + self.modality[1] + self.time_scale * time_code(_fractions(sound_mask), self.dim)
+            sound = sound + self.modality[1] + self.time_scale * time_code(valid_fractions(sound_mask), self.dim)
             tokens = torch.cat([tokens, sound], dim=1)
             mask = torch.cat([mask, sound_mask], dim=1)
         return tokens, mask
@@ -195,7 +195,7 @@ class VideoTextModel(nn.Module):
         """``place_tokens``: readings (V, T, P, D) -> tokens (V, T * P, D), frame-major, each the
         place's reading with the code of its place and its frame's time, and mask (V, T * P)."""
         videos, frames, num_places, dim = readings.shape
-        when = self.time_scale * time_code(_fractions(frame_mask), dim)  # (V, T, D)
+        when = self.time_scale * time_code(valid_fractions(frame_mask), dim)  # (V, T, D)
         tokens = self.place_norm(readings) + self.place_code + self.modality[0] + when.unsqueeze(2)
         tokens = tokens * frame_mask[:, :, None, None].to(tokens.dtype)  # padded frames stay zeros
         return tokens.reshape(videos, frames * num_places, dim), frame_mask.repeat_interleave(num_places, dim=1)
@@ -209,7 +209,7 @@ class VideoTextModel(nn.Module):
         cells = cells * frame_mask[:, :, None, None].to(cells.dtype)  # padded frames stay zeros
         per_cell = cells.transpose(1, 2).reshape(videos * num_cells, frames, dim)
         tokens, mask = self.temporal(per_cell, frame_mask.repeat_interleave(num_cells, dim=0))
-        tokens = tokens + self.modality[0] + self.time_scale * time_code(_fractions(mask), dim)
+        tokens = tokens + self.modality[0] + self.time_scale * time_code(valid_fractions(mask), dim)
         return tokens.reshape(videos, -1, dim), mask.reshape(videos, -1)
 
     def fuse(self, batch: VideoBatch) -> Fused:
@@ -291,8 +291,3 @@ def _length_groups(text_mask: Tensor, groups: int) -> list[tuple[Tensor, int]] |
     return [(part, max(int(lengths[part].max()), 1)) for part in torch.tensor_split(order, groups)]
 
 
-def _fractions(mask: Tensor) -> Tensor:
-    """(B, N) position of each valid token as a fraction of its row's valid span: (i + 0.5) / n."""
-    count = mask.sum(dim=1, keepdim=True).clamp(min=1)
-    index = torch.cumsum(mask.long(), dim=1) - 1
-    return (index.float() + 0.5) / count

@@ -31,7 +31,7 @@ from torch import Tensor, nn
 
 from duomo.batch import Fused, HeadOutput, VideoBatch
 from duomo.models.heads.moment import inside_loss, span_bins
-from duomo.models.layers import MLP
+from duomo.models.layers import MLP, valid_fractions
 
 
 class QAHead(nn.Module):
@@ -86,8 +86,8 @@ class QAHead(nn.Module):
 
     def read_slots(self, fused: Fused, frames: Tensor, frame_mask: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """(B, K * D) each slot's softmax-weighted frames, (B, K) each slot's expected time as a
-        fraction of the video (frame k of n valid ones at (k + 0.5) / n), and (B, K, T) each
-        slot's grounding logits."""
+        fraction of the video (frame k of n valid ones at (k + 0.5) / n, the time the frame tokens'
+        time codes carry; padded frames get no weight), and (B, K, T) each slot's grounding logits."""
         if not fused.text_tokens:
             raise ValueError("model.head.args.slots: the fusion keeps no text tokens to read the question's slots "
                              "from; use cross_attn, concat, attention or late_concat")
@@ -97,8 +97,7 @@ class QAHead(nn.Module):
         queries = torch.einsum("blk,bld->bkd", torch.softmax(scores, dim=1).nan_to_num(0.0), text)  # (B, K, D)
         where = self.ground_frames(frames, queries)  # (B, K, T)
         weights = torch.softmax(where.masked_fill(~frame_mask.unsqueeze(1), float("-inf")), dim=-1).nan_to_num(0.0)
-        valid = frame_mask.to(frames.dtype)
-        times = (valid.cumsum(1) - 0.5) * valid / valid.sum(1, keepdim=True).clamp(min=1.0)  # (B, T)
+        times = valid_fractions(frame_mask).to(frames.dtype)  # (B, T)
         return (torch.einsum("bkt,btd->bkd", weights, frames).flatten(1), torch.einsum("bkt,bt->bk", weights, times),
                 where)
 
