@@ -100,3 +100,34 @@ def test_a_run_refuses_what_its_head_cannot_do(run_for, silent_video):
         duomo.load(run_for("retrieval")).find_moment(silent_video, "a red circle")
     with pytest.raises(DuomoError, match="retrieval head"):
         duomo.load(run_for("retrieval_moment")).embed_text(["a red circle"])
+
+
+MATCHER = ["model.fusion.args={keep_text: true}", "model.head.args={embed_dim: 8, matcher_layers: 1, rerank: 2}"]
+
+
+def test_a_matcher_reranks_evaluation_with_the_predictors_scores(manifest, tmp_path):
+    """With a matcher, evaluation re-scores each caption's 2 best videos (the tiny test split has
+    2) by the matcher; the predictor's ``match`` on the video file gives the same scores, and a
+    run without one refuses ``match`` in one line."""
+    from duomo.train.run import fit
+
+    run = fit(tiny_config("retrieval", manifest, *TRAIN, *MATCHER), tmp_path / "run").out_dir
+    report = evaluate_run(run, str(manifest), "test")
+    assert report.metrics["num_videos"] == 2
+    predictor = duomo.load(run)
+    paths = {r.video_id: r.video_path for r in load_manifest(manifest)}
+    for p in report.predictions:
+        assert len(p.reranked) == 2
+        for vid, value in p.reranked.items():
+            assert predictor.match(paths[vid], [p.row.question])[0] == pytest.approx(value, abs=1e-4)
+    first = {}
+    for i, p in enumerate(report.predictions):
+        first.setdefault(p.video_id, i)
+    for vid, i in first.items():
+        rows = report.predictions[i].reranked_rows
+        assert len(rows) == 2 and all(0 <= r < len(report.predictions) for r in rows)
+        for r, value in rows.items():
+            assert predictor.match(paths[vid], [report.predictions[r].row.question])[0] == pytest.approx(value, abs=1e-4)
+    plain = duomo.load(fit(tiny_config("retrieval", manifest, *TRAIN), tmp_path / "plain").out_dir)
+    with pytest.raises(DuomoError, match="no matcher"):
+        plain.match(paths[report.predictions[0].video_id], ["a red circle"])

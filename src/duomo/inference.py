@@ -127,8 +127,15 @@ class Predictor:
     def embed_text(self, texts: list[str]) -> np.ndarray:
         """(N, E) float32 unit vectors of ``texts`` in the retrieval run's shared space."""
         self._need_head("retrieval")
+        words, mask = self._words(texts, "embed_text")
+        no_video = words.new_zeros(len(texts), 0, self.model.dim)
+        pooled = self.model.fusion(no_video, torch.zeros_like(mask[:, :0]), words, mask).pooled
+        return self.model.head.embed_text(pooled).cpu().numpy().astype(np.float32)
+
+    def _words(self, texts: list[str], verb: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """The text encoder's tokens (N, L, D) of ``texts`` and their mask (N, L)."""
         if not texts:
-            raise DuomoError("embed_text needs at least one text")
+            raise DuomoError(f"{verb} needs at least one text")
         tok, max_len = self.vocab.tokenizer, self.cfg.data.max_text_len
         seqs = [tok.encode(text, max_len) or [SEP] for text in texts]
         ids = torch.full((len(seqs), max(1, max((len(q) for q in seqs), default=1))), PAD, dtype=torch.long)
@@ -136,10 +143,28 @@ class Predictor:
             ids[i, : len(seq)] = torch.tensor(seq, dtype=torch.long)
         ids = ids.to(self.device)
         mask = ids != PAD
-        text = self.model.text(ids, mask)
-        no_video = text.new_zeros(len(seqs), 0, self.model.dim)
-        pooled = self.model.fusion(no_video, torch.zeros_like(mask[:, :0]), text, mask).pooled
-        return self.model.head.embed_text(pooled).cpu().numpy().astype(np.float32)
+        return self.model.text(ids, mask), mask
+
+    @torch.no_grad()
+    def match(self, video: str | Path, texts: list[str]) -> np.ndarray:
+        """(N,) float32: how well each text describes ``video`` by the run's matcher (its logit,
+        the words read against the video's tokens) plus the dual encoder's scaled cosine
+        similarity: the score evaluation re-ranks its best candidates by. Higher is better."""
+        self._need_head("retrieval")
+        head = self.model.head
+        if head.matcher is None:
+            raise DuomoError("this retrieval run has no matcher (it was trained with model.head.args.matcher_layers=0); "
+                             "compare embed_text and embed_video instead")
+        words, mask = self._words(texts, "match")
+        batch = collate([VideoItem(str(video), load_media(video, self.cfg.data), None, [Row()])],
+                        task=self.task).to(self.device)
+        tokens, token_mask = self.model.encode_media(batch)  # (1, N, D): the video alone
+        n = len(texts)
+        logits = head.match(words, mask, tokens.expand(n, -1, -1), token_mask.expand(n, -1))
+        cosine = head.embed_text(self.model.fusion(words.new_zeros(n, 0, self.model.dim),
+                                                   torch.zeros_like(mask[:, :0]), words, mask).pooled) \
+            @ head.embed_video(tokens, token_mask)[0]
+        return (logits + head.scale * cosine).cpu().numpy().astype(np.float32)
 
     @torch.no_grad()
     def embed_video(self, video: str | Path) -> np.ndarray:

@@ -24,6 +24,8 @@ from torch import Tensor, nn
 from duomo.batch import Fused, HeadOutput, VideoBatch
 from duomo.config import TASKS, ConfigError, load_config, preset_path
 from duomo.models import build
+from duomo.models.fusion.separate import SeparateFusion
+from duomo.models.heads.retrieval import split_video
 from duomo.models.layers import PlaceMotion
 from duomo.text.tokenize import BOS, EOS, PAD, SPECIALS
 
@@ -779,3 +781,26 @@ def test_frame_word_loss_by_hand_and_it_learns_the_words(task):
     with torch.no_grad():
         said = model(taught).frame_words[real] > 0
     assert (said == words[real].bool()).all(), said
+
+
+def test_the_retrieval_matcher_needs_the_words_kept():
+    with pytest.raises(ConfigError, match=r"^model\.head\.args\.matcher_layers: the matcher reads the query's words; "
+                                          r"set model\.fusion\.args\.keep_text=true, or model\.head\.args\.matcher_layers=0$"):
+        build.check(load_config("retrieval", None, ["model.head.args.matcher_layers=2"]))
+    build.check(load_config("retrieval", None, ["model.head.args.matcher_layers=2", "model.fusion.args.keep_text=true"]))
+
+
+def test_the_separate_fusion_keeps_the_words_after_the_video_when_asked():
+    gen = torch.Generator().manual_seed(0)
+    video, text = torch.randn(2, 3, 8, generator=gen), torch.randn(2, 4, 8, generator=gen)
+    video_mask = torch.tensor([[True, True, False], [True, True, True]])
+    text_mask = torch.tensor([[True, True, True, False], [True, False, False, False]])
+    plain = SeparateFusion(dim=8)(video, video_mask, text, text_mask)
+    kept = SeparateFusion(dim=8, keep_text=True)(video, video_mask, text, text_mask)
+    torch.testing.assert_close(kept.pooled, plain.pooled)
+    assert plain.text_tokens == 0 and torch.equal(plain.tokens, video)
+    assert kept.text_tokens == 4 and torch.equal(kept.tokens, torch.cat([video, text], 1))
+    assert torch.equal(kept.mask, torch.cat([video_mask, text_mask], 1))
+    tokens, mask, words, word_mask = split_video(kept)
+    assert torch.equal(tokens, video) and torch.equal(words, text) and torch.equal(word_mask, text_mask)
+    assert torch.equal(split_video(plain)[0], video) and split_video(plain)[2].shape == (2, 0, 8)

@@ -181,3 +181,88 @@ def test_frame_change_is_the_difference_to_the_frame_before_within_valid_frames(
     frames = torch.tensor([[[1.0], [4.0], [9.0], [7.0]]])
     mask = torch.tensor([[True, True, True, False]])
     assert frame_change(frames, mask)[0, :, 0].tolist() == [0.0, 3.0, 5.0, 0.0]
+
+
+# --- the matcher (re-ranking) ---------------------------------------------------------------------
+
+
+def with_words(video: torch.Tensor, words: torch.Tensor, rows: torch.Tensor) -> Fused:
+    """The separate fusion's rows with ``keep_text``: each row's video tokens, then its words."""
+    tokens = torch.cat([video[rows], words], dim=1)
+    return Fused(tokens=tokens, mask=torch.ones(tokens.shape[:2], dtype=torch.bool), pooled=words.mean(1),
+                 text_tokens=words.shape[1])
+
+
+def test_the_matcher_binds_what_one_mean_vector_cannot():
+    """Video 0 shows a red star and a blue circle, video 1 a red circle and a blue star: each
+    object one token (its colour's vector plus its shape's). Their mean tokens are equal, so the
+    dual encoder (mean pooling) ties them for every caption; the matcher, its caption's word
+    (a colour and a shape, as a contextual encoder gives) attending over each video's tokens,
+    learns to put each caption's own video first."""
+    torch.manual_seed(0)
+    gen = torch.Generator().manual_seed(3)
+    colour, shape = torch.randn(2, D, generator=gen), torch.randn(2, D, generator=gen)  # red, blue; star, circle
+    video = torch.stack([torch.stack([colour[0] + shape[0], colour[1] + shape[1]]),
+                         torch.stack([colour[0] + shape[1], colour[1] + shape[0]])])  # (2 videos, 2 objects, D)
+    pairs = [(0, 0, 0), (1, 1, 0), (0, 1, 1), (1, 0, 1)]  # (colour, shape, its video)
+    words = torch.stack([(colour[c] + shape[s]).unsqueeze(0) for c, s, _ in pairs])  # (4 rows, 1 word, D)
+    rows = torch.tensor([v for _, _, v in pairs])
+    fused = with_words(video, words, rows)
+    batch = retrieval_batch(2, rows.tolist(), [[5 + i] for i in range(4)])
+    head = RetrievalHead(dim=D, embed_dim=8, pool="mean", matcher_layers=1, match_negatives=1, match_dropout=0.0)
+    out = head(fused, batch)
+    assert torch.allclose(out.logits[:, 0], out.logits[:, 1])  # the dual encoder cannot tell them apart
+
+    def matcher_right(h) -> bool:
+        own = h.match(words, torch.ones(4, 1, dtype=torch.bool), video, torch.ones(2, 2, dtype=torch.bool), rows=rows)
+        other = h.match(words, torch.ones(4, 1, dtype=torch.bool), video, torch.ones(2, 2, dtype=torch.bool),
+                        rows=1 - rows)
+        return bool((own > other + 1.0).all())
+
+    assert not matcher_right(head)
+    overfit(head, fused, batch, matcher_right)
+
+
+def test_the_matcher_never_draws_a_positive_as_a_negative():
+    """Rows 0 and 2 have the same caption, so video 2 is no negative of row 0 (nor video 0 of row
+    2): each row's candidates are its own video, then videos that are no positive of it."""
+    torch.manual_seed(0)
+    head = RetrievalHead(dim=D, embed_dim=8, matcher_layers=1, match_negatives=5)
+    gen = torch.Generator().manual_seed(1)
+    rows = torch.tensor([0, 1, 2, 3])
+    video, words = torch.randn(4, 3, D, generator=gen), torch.randn(4, 2, D, generator=gen)
+    batch = retrieval_batch(4, rows.tolist(), [[5, 6], [7, 8], [5, 6], [9, PAD]])
+    seen = []
+    match = head.match
+    head.match = lambda *args, rows=None: seen.append(rows) or match(*args, rows=rows)
+    for _ in range(20):  # negatives are drawn at random: every draw keeps to the rule
+        loss = head.loss(head(with_words(video, words, rows), batch), batch)
+        assert torch.isfinite(loss) and loss > 0
+    for candidates in seen:
+        # two negatives each: row 0 and 2 have only two videos that are no positive of theirs
+        candidates = candidates.view(4, 3)
+        assert candidates[:, 0].tolist() == [0, 1, 2, 3]
+        assert set(candidates[0, 1:].tolist()) == {1, 3} and set(candidates[2, 1:].tolist()) == {1, 3}
+        for r in (1, 3):
+            assert r not in candidates[r, 1:].tolist() and len(set(candidates[r, 1:].tolist())) == 2
+
+
+def test_the_matcher_loss_is_cross_entropy_of_the_own_video():
+    """One negative per row, two videos: the loss adds mean -log softmax(own, other) of the match
+    scores (weight 0.5) to the contrastive loss."""
+    torch.manual_seed(0)
+    head = RetrievalHead(dim=D, embed_dim=8, matcher_layers=1, match_weight=0.5)
+    gen = torch.Generator().manual_seed(2)
+    rows = torch.tensor([0, 1])
+    video, words = torch.randn(2, 3, D, generator=gen), torch.randn(2, 2, D, generator=gen)
+    batch = retrieval_batch(2, rows.tolist(), [[5], [6]])
+    head.eval()  # no dropout
+    out = head(with_words(video, words, rows), batch)
+    mask2, mask3 = torch.ones(2, 2, dtype=torch.bool), torch.ones(2, 3, dtype=torch.bool)
+    own = head.match(words, mask2, video, mask3, rows=rows)
+    other = head.match(words, mask2, video, mask3, rows=1 - rows)
+    expected_match = (torch.logsumexp(torch.stack([own, other], 1), 1) - own).mean()
+    plain = RetrievalHead(dim=D, embed_dim=8)
+    plain.load_state_dict(head.state_dict(), strict=False)
+    expected = plain.loss(out, batch) + 0.5 * expected_match
+    torch.testing.assert_close(head.loss(out, batch), expected)

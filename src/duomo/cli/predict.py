@@ -48,6 +48,10 @@ def run(args: argparse.Namespace) -> int:
             similarity = float(predictor.embed_text([args.question])[0] @ video)
             result.update({"query": args.question, "similarity": round(similarity, 4)})
             text = f"similarity {similarity:.3f}  (cosine, -1 to 1)"
+            if predictor.model.head.matcher is not None:
+                match = float(predictor.match(args.video, [args.question])[0])
+                result["match"] = round(match, 4)
+                text += f"\nmatch {match:.3f}  (the matcher's score, which ranks candidates; higher is better)"
         else:
             result["embedding"] = [round(float(x), 6) for x in video]
             text = f"embedding of {video.shape[0]} dims; pass --question to score a query against the video"

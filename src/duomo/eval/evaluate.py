@@ -12,12 +12,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+from torch import Tensor
 
 from duomo.batch import HeadOutput
 from duomo.config import RunConfig
 from duomo.data.collate import collate
 from duomo.data.datasets import Row, TaskVocab, VideoDataset
 from duomo.eval import metrics
+from duomo.models.heads.retrieval import split_video
 from duomo.models.model import VideoTextModel
 
 
@@ -38,6 +40,12 @@ class Prediction:
     """(E,) the query's embedding (retrieval)."""
     video_vector: np.ndarray | None = None
     """(E,) the row's video embedding (retrieval)."""
+    reranked: dict[str, float] | None = None
+    """Retrieval with a matcher: the query's best videos (by the dual encoder) re-scored by the
+    matcher, video id -> score, ahead of every other video."""
+    reranked_rows: dict[int, float] | None = None
+    """The same for video-to-text, on the first row of each video: row index in the predictions
+    -> score, ahead of every other caption."""
 
 
 def batches(dataset: VideoDataset, batch_size: int, order: list[int] | None = None) -> Iterator[tuple[list, list[Row]]]:
@@ -62,6 +70,9 @@ def predict_dataset(model: VideoTextModel, dataset: VideoDataset, cfg: RunConfig
     task = cfg.task
     preds: list[Prediction] = []
     loss_sum, loss_rows = 0.0, 0
+    matcher = task == "retrieval" and getattr(model.head, "matcher", None) is not None
+    words: list[Tensor] = []  # with a matcher: each row's text tokens, and each video's tokens
+    video_tokens: dict[str, Tensor] = {}
     done = 0
     for items, rows in batches(dataset, cfg.train.batch_size):
         batch = collate(items, task=task, num_outputs=vocab.num_outputs, multi_label=is_multi_label(cfg)).to(device)
@@ -100,6 +111,11 @@ def predict_dataset(model: VideoTextModel, dataset: VideoDataset, cfg: RunConfig
                 text, video = (t.cpu().numpy() for t in model.head.embed(out))
                 for i, (vid, row) in enumerate(zip(row_video, rows)):
                     preds.append(Prediction(vid, row, row.question, text_vector=text[i], video_vector=video[i]))
+                if matcher:
+                    media, media_mask, text_tokens, text_mask = split_video(out.fused)
+                    for i, vid in enumerate(row_video):
+                        words.append(text_tokens[i, text_mask[i]].cpu())
+                        video_tokens.setdefault(vid, media[i, media_mask[i]].cpu())
         else:
             fused = model.fuse(batch)
             ids = model.head.predict(HeadOutput(logits=fused.pooled, fused=fused), beam_size=beam_size)
@@ -108,7 +124,52 @@ def predict_dataset(model: VideoTextModel, dataset: VideoDataset, cfg: RunConfig
         done += len(items)
         if on_progress:
             on_progress(done, len(dataset))
+    if matcher and preds:
+        rerank(model.head, preds, words, video_tokens)
     return preds, (loss_sum / loss_rows if loss_rows else math.nan)
+
+
+def _padded(seqs: list[Tensor]) -> tuple[Tensor, Tensor]:
+    """Tensors (n_i, D) -> (N, max n, D) zero-padded, and the (N, max n) bool mask of real rows."""
+    width = max(1, max(len(t) for t in seqs))
+    out = seqs[0].new_zeros(len(seqs), width, seqs[0].shape[-1])
+    mask = torch.zeros(len(seqs), width, dtype=torch.bool)
+    for i, t in enumerate(seqs):
+        out[i, : len(t)], mask[i, : len(t)] = t, True
+    return out, mask
+
+
+@torch.no_grad()
+def rerank(head, preds: list[Prediction], words: list[Tensor], video_tokens: dict[str, Tensor],
+           chunk: int = 2048) -> None:
+    """The retrieval head's matcher re-scores, for each query, the dual encoder's ``head.rerank``
+    best videos, and for each video its best queries; the score is the matcher's logit plus the
+    dual encoder's (its scaled cosine similarity). Sets ``reranked`` and ``reranked_rows``."""
+    first: dict[str, int] = {}
+    for i, p in enumerate(preds):
+        first.setdefault(p.video_id, i)
+    ids = list(first)
+    videos, video_mask = _padded([video_tokens[v] for v in ids])
+    texts, text_mask = _padded(words)
+    scale = float(head.scale)
+    similarity = scale * (np.stack([p.text_vector for p in preds]) @ np.stack([preds[i].video_vector for i in first.values()]).T)
+    k_videos, k_rows = min(head.rerank, len(ids)), min(head.rerank, len(preds))
+    top_videos = np.argsort(-similarity, axis=1, kind="stable")[:, :k_videos]  # (R, k)
+    top_rows = np.argsort(-similarity.T, axis=1, kind="stable")[:, :k_rows]  # (V, k)
+    pairs = np.concatenate([np.stack([np.repeat(np.arange(len(preds)), k_videos), top_videos.ravel()], 1),
+                            np.stack([top_rows.ravel(), np.repeat(np.arange(len(ids)), k_rows)], 1)])
+    scores = np.empty(len(pairs), dtype=np.float64)
+    for start in range(0, len(pairs), chunk):
+        part = torch.from_numpy(pairs[start : start + chunk])
+        rows, cols = part[:, 0], part[:, 1]
+        scores[start : start + chunk] = head.match(texts[rows], text_mask[rows], videos[cols], video_mask[cols]).numpy()
+    scores += similarity[pairs[:, 0], pairs[:, 1]]
+    split = len(preds) * k_videos
+    for r, p in enumerate(preds):
+        p.reranked = {ids[j]: float(s) for j, s in zip(top_videos[r], scores[r * k_videos : (r + 1) * k_videos])}
+    for j, vid in enumerate(ids):
+        part = scores[split + j * k_rows : split + (j + 1) * k_rows]
+        preds[first[vid]].reranked_rows = {int(r): float(s) for r, s in zip(top_rows[j], part)}
 
 
 def score(task: str, preds: list[Prediction], vocab: TaskVocab, *, use_meteor: bool = True) -> dict:
@@ -163,6 +224,10 @@ def _score_caption(preds: list[Prediction], vocab: TaskVocab, use_meteor: bool) 
     return metrics.caption_scores([p.text for p in preds], [p.row.references for p in preds], use_meteor=use_meteor)
 
 
+RERANKED = 1e4
+"""Added to a re-ranked candidate's score so it ranks ahead of every cosine similarity."""
+
+
 def _score_retrieval(preds: list[Prediction], vocab: TaskVocab, use_meteor: bool) -> dict:
     """Moment rows: R@1 at IoU 0.5 and 0.7 and mean IoU. Caption rows: every caption ranks every
     video of the split (t2v; its own video is the positive) and every video ranks every caption
@@ -184,9 +249,17 @@ def _score_retrieval(preds: list[Prediction], vocab: TaskVocab, use_meteor: bool
     video_index = {vid: j for j, vid in enumerate(first)}
     positive = np.zeros(similarity.shape, dtype=bool)
     positive[np.arange(len(preds)), [video_index[p.video_id] for p in preds]] = True
+    # a matcher's re-scored candidates come ahead of the rest (cosines lie in [-1, 1]), in its order
+    t2v, v2t = similarity.copy(), similarity.T.copy()
+    for r, p in enumerate(preds):
+        for vid, value in (p.reranked or {}).items():
+            t2v[r, video_index[vid]] = RERANKED + value
+    for vid, i in first.items():
+        for r, value in (preds[i].reranked_rows or {}).items():
+            v2t[video_index[vid], r] = RERANKED + value
     result = {}
-    for direction, ranks in (("t2v", metrics.retrieval_ranks(similarity, positive)),
-                             ("v2t", metrics.retrieval_ranks(similarity.T, positive.T))):
+    for direction, ranks in (("t2v", metrics.retrieval_ranks(t2v, positive)),
+                             ("v2t", metrics.retrieval_ranks(v2t, positive.T))):
         for k in (1, 5, 10):
             result[f"{direction}_r{k}"] = metrics.recall_at_k(ranks, k)
         result[f"{direction}_mdr"] = metrics.median_rank(ranks)

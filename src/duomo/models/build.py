@@ -129,6 +129,10 @@ def _component(cfg: RunConfig, where: str) -> Component | None:
     if where == "model.head" and component.name == "retrieval" and cfg.model.fusion.name != "separate":
         raise ConfigError(f"model.fusion.name: the retrieval head compares video and text embedded apart; "
                           f"use separate, not {cfg.model.fusion.name!r}")
+    if where == "model.head" and component.name == "retrieval" and component.args.get("matcher_layers", 0) > 0 \
+            and not cfg.model.fusion.args.get("keep_text", False):
+        raise ConfigError("model.head.args.matcher_layers: the matcher reads the query's words; set "
+                          "model.fusion.args.keep_text=true, or model.head.args.matcher_layers=0")
     if where == "model.head" and component.name == "summarize" and cfg.model.temporal.name == "mean":
         raise ConfigError("model.temporal.name: the summarize head needs one token per frame; mean keeps one per video")
     if where == "model.head" and component.name == "summarize" and cfg.model.fusion.name not in ("attention", "separate",

@@ -2,6 +2,14 @@
 shared space and L2-normalised; a symmetric contrastive loss (InfoNCE, as in CLIP, Radford et al.,
 2021, https://arxiv.org/abs/2103.00020) with a learnable temperature pulls each caption towards
 its own video and away from the batch's other videos, and each video towards its own captions.
+
+With ``matcher_layers`` the head also has a matcher: the query's words attend over one video's
+tokens (the cross-attention fusion's blocks) and a linear layer scores the pair, as the
+image-text matching head of ALBEF (Li et al., 2021, https://arxiv.org/abs/2107.07651). It is
+trained on each query's own video against negatives drawn from the batch by the dual encoder's
+similarity (hard ones more often), and at evaluation it re-ranks the dual encoder's top
+``rerank`` videos of each query (and captions of each video): one vector per video cannot say
+which colour goes with which shape and which move, the words reading the video can.
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from duomo.batch import Fused, HeadOutput, VideoBatch
+from duomo.models.fusion.cross_attention import CrossAttentionFusion
 from duomo.models.layers import MLP
 
 
@@ -32,7 +41,9 @@ class RetrievalHead(nn.Module):
 
     def __init__(self, *, dim: int, embed_dim: int = 256, hidden_dim: int = 0, pool: str = "attention",
                  temperature: float = 0.07, learn_temperature: bool = True, max_scale: float = 100.0,
-                 dropout: float = 0.0, segment_queries: bool = False, pool_heads: int = 1):
+                 dropout: float = 0.0, segment_queries: bool = False, pool_heads: int = 1,
+                 matcher_layers: int = 0, match_negatives: int = 7, match_weight: float = 1.0, rerank: int = 16,
+                 match_dropout: float = 0.1, match_ff_mult: int = 2):
         super().__init__()
         self.segment_queries = segment_queries
         """Training also has one query row per manifest segment with a caption, a positive for the
@@ -55,6 +66,19 @@ class RetrievalHead(nn.Module):
             self.text_proj = nn.Linear(dim, embed_dim)
         self.log_scale = nn.Parameter(torch.tensor(math.log(1.0 / temperature)), requires_grad=learn_temperature)
         self.max_scale = max_scale
+        if matcher_layers < 0 or match_negatives < 1 or rerank < 1:
+            raise ValueError(f"model.head.args: matcher_layers >= 0, match_negatives >= 1 and rerank >= 1, got "
+                              f"{matcher_layers}, {match_negatives} and {rerank}")
+        self.matcher = (CrossAttentionFusion(dim=dim, num_layers=matcher_layers, video_attends=False,
+                                            dropout=match_dropout, ff_mult=match_ff_mult)
+                        if matcher_layers else None)
+        """The words of a query attending over one video's tokens; ``match_score`` reads its pooled vector."""
+        self.match_score = nn.Linear(dim, 1) if matcher_layers else None
+        self.match_negatives = match_negatives
+        """Negatives per query in the matcher's loss, drawn from the batch's other videos."""
+        self.match_weight = match_weight
+        self.rerank = rerank
+        """How many of the dual encoder's best candidates the matcher re-orders at evaluation."""
 
     @property
     def scale(self) -> Tensor:
@@ -79,10 +103,20 @@ class RetrievalHead(nn.Module):
 
     def embed(self, out: HeadOutput) -> tuple[Tensor, Tensor]:
         """(text (B, E), video (B, E)): each row's query embedding and its video's embedding."""
-        return self.embed_text(out.fused.pooled), self.embed_video(out.fused.tokens, out.fused.mask)
+        return self.embed_text(out.fused.pooled), self.embed_video(*split_video(out.fused)[:2])
+
+    def match(self, text: Tensor, text_mask: Tensor, video: Tensor, video_mask: Tensor,
+              rows: Tensor | None = None) -> Tensor:
+        """The matcher's logit that each text (P, L, D) with mask (P, L) describes its video:
+        video (P, N, D) and mask (P, N), or with ``rows`` (P,) long, text i reads video ``rows[i]``
+        of video (V, N, D) -> (P,)."""
+        if self.matcher is None:
+            raise ValueError("this retrieval head has no matcher (model.head.args.matcher_layers: 0)")
+        return self.match_score(self.matcher(video, video_mask, text, text_mask, rows=rows).pooled).squeeze(-1)
 
     def forward(self, fused: Fused, batch: VideoBatch) -> HeadOutput:
-        text, video = self.embed_text(fused.pooled), self.embed_video(fused.tokens, fused.mask)
+        video_tokens, video_mask, _, _ = split_video(fused)
+        text, video = self.embed_text(fused.pooled), self.embed_video(video_tokens, video_mask)
         rows = _rows(batch)
         first = _first_row_of_each_video(rows, len(batch.video_ids))  # (V,)
         has_row = first < rows.shape[0]
@@ -105,12 +139,48 @@ class RetrievalHead(nn.Module):
         text_to_video = _multi_positive_nll(out.logits, positive)
         has_row = own.sum(0) > 0
         video_to_text = _multi_positive_nll(out.logits.T[has_row], positive.T[has_row])
-        return (text_to_video + video_to_text) / 2
+        loss = (text_to_video + video_to_text) / 2
+        if self.matcher is not None:
+            loss = loss + self.match_weight * self.match_loss(out, batch, positive & has_row.unsqueeze(0))
+        return loss
+
+    def match_loss(self, out: HeadOutput, batch: VideoBatch, positive: Tensor) -> Tensor:
+        """Cross-entropy of each row's own video among it and ``match_negatives`` of the batch's
+        other videos (no positive of the row), drawn without replacement with probability
+        softmax(dual encoder logits): the videos the dual encoder confuses come most often, and
+        a near-duplicate the labels call negative does not come every time. 0 when no row has
+        that many negatives."""
+        rows = _rows(batch)
+        num_videos = out.logits.shape[1]
+        has_row = torch.zeros(num_videos, dtype=torch.bool, device=rows.device)
+        has_row[rows] = True
+        allowed = ~positive & has_row.unsqueeze(0)  # (B, V)
+        count = min(self.match_negatives, int(allowed.sum(1).min()))
+        if count < 1:
+            return out.logits.new_zeros(())
+        weights = torch.softmax(out.logits.detach().masked_fill(~allowed, float("-inf")), dim=1)
+        weights = weights + 1e-6 * allowed  # a far video's weight may underflow to 0; it stays drawable
+        negatives = torch.multinomial(weights, count)  # (B, count)
+        candidates = torch.cat([rows.unsqueeze(1), negatives], dim=1)  # (B, 1 + count)
+        video, video_mask, text, text_mask = split_video(out.fused)
+        first = _first_row_of_each_video(rows, num_videos).clamp(max=rows.shape[0] - 1)
+        pairs = candidates.shape[1]
+        scores = self.match(text.repeat_interleave(pairs, 0), text_mask.repeat_interleave(pairs, 0),
+                            video[first], video_mask[first], rows=candidates.flatten())
+        target = torch.zeros(rows.shape[0], dtype=torch.long, device=rows.device)
+        return F.cross_entropy(scores.view(-1, pairs), target)
 
     def predict(self, out: HeadOutput) -> list[list[int]]:
         """Per row, the batch's video indices ordered by similarity, best first (evaluation ranks
         over a whole split with ``embed`` instead)."""
         return torch.argsort(out.logits, dim=1, descending=True).tolist()
+
+
+def split_video(fused: Fused) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """(video tokens, their mask, text tokens, their mask) of a fused row set: the separate
+    fusion's tokens are the video's, followed by the text's when it keeps them (``keep_text``)."""
+    cut = fused.tokens.shape[1] - fused.text_tokens
+    return fused.tokens[:, :cut], fused.mask[:, :cut], fused.tokens[:, cut:], fused.mask[:, cut:]
 
 
 def _rows(batch: VideoBatch) -> Tensor:
