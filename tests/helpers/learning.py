@@ -31,8 +31,8 @@ TINY_TASK_OVERRIDES = {
     "dialog": [TINY_TEXT, TINY_HEAD],
     "classify": [TINY_HEAD],
     "caption": ["model.head.args={decoder: gru, num_layers: 1, beam_size: 2, max_len: 12}"],
-    # the separate fusion takes no arguments
-    "retrieval": ["model.fusion.args={}", "model.head.args={embed_dim: 8}"],
+    # the preset's matcher at one layer (the separate fusion keeps the query's words for it)
+    "retrieval": ["model.fusion.args={keep_text: true}", "model.head.args={embed_dim: 8, matcher_layers: 1}"],
     "retrieval_moment": ["model.fusion.args={}", "model.head.args={num_layers: 1, num_heads: 2, ff_mult: 2}"],
     "summarize": ["model.fusion.args={hidden_dim: 8}", "model.head.args={num_layers: 1, num_heads: 2, ff_mult: 2}"],
 }

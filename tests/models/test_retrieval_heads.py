@@ -266,3 +266,23 @@ def test_the_matcher_loss_is_cross_entropy_of_the_own_video():
     plain.load_state_dict(head.state_dict(), strict=False)
     expected = plain.loss(out, batch) + 0.5 * expected_match
     torch.testing.assert_close(head.loss(out, batch), expected)
+
+
+def test_the_matcher_loss_in_eval_mode_takes_the_hardest_negatives():
+    """Validation's loss is the same every time: each row's most similar other videos."""
+    torch.manual_seed(0)
+    head = RetrievalHead(dim=D, embed_dim=8, matcher_layers=1, match_negatives=1)
+    gen = torch.Generator().manual_seed(4)
+    rows = torch.tensor([0, 1, 2])
+    video, words = torch.randn(3, 3, D, generator=gen), torch.randn(3, 2, D, generator=gen)
+    batch = retrieval_batch(3, rows.tolist(), [[5], [6], [7]])
+    head.eval()
+    out = head(with_words(video, words, rows), batch)
+    seen = []
+    match = head.match
+    head.match = lambda *args, rows=None: seen.append(rows) or match(*args, rows=rows)
+    losses = {round(head.loss(out, batch).item(), 6) for _ in range(5)}
+    assert len(losses) == 1
+    logits = out.logits.clone()
+    logits[rows, rows] = float("-inf")
+    assert seen[0].view(3, 2)[:, 1].tolist() == logits.argmax(1).tolist()

@@ -8,8 +8,8 @@ tokens (the cross-attention fusion's blocks) and a linear layer scores the pair,
 image-text matching head of ALBEF (Li et al., 2021, https://arxiv.org/abs/2107.07651). It is
 trained on each query's own video against negatives drawn from the batch by the dual encoder's
 similarity (hard ones more often), and at evaluation it re-ranks the dual encoder's top
-``rerank`` videos of each query (and captions of each video): one vector per video cannot say
-which colour goes with which shape and which move, the words reading the video can.
+``rerank`` videos of each query: one vector per video cannot say which colour goes with which
+shape and which move, the words reading the video can.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ class RetrievalHead(nn.Module):
     def __init__(self, *, dim: int, embed_dim: int = 256, hidden_dim: int = 0, pool: str = "attention",
                  temperature: float = 0.07, learn_temperature: bool = True, max_scale: float = 100.0,
                  dropout: float = 0.0, segment_queries: bool = False, pool_heads: int = 1,
-                 matcher_layers: int = 0, match_negatives: int = 7, match_weight: float = 1.0, rerank: int = 16,
+                 matcher_layers: int = 0, match_negatives: int = 7, match_weight: float = 1.0, rerank: int = 32,
                  match_dropout: float = 0.1, match_ff_mult: int = 2):
         super().__init__()
         self.segment_queries = segment_queries
@@ -147,9 +147,9 @@ class RetrievalHead(nn.Module):
     def match_loss(self, out: HeadOutput, batch: VideoBatch, positive: Tensor) -> Tensor:
         """Cross-entropy of each row's own video among it and ``match_negatives`` of the batch's
         other videos (no positive of the row), drawn without replacement with probability
-        softmax(dual encoder logits): the videos the dual encoder confuses come most often, and
-        a near-duplicate the labels call negative does not come every time. 0 when no row has
-        that many negatives."""
+        softmax(dual encoder logits) in training: the videos the dual encoder confuses come most
+        often, and a near-duplicate the labels call negative does not come every time; in eval
+        mode the most similar ones. Fewer when some row has fewer negatives; 0 when one has none."""
         rows = _rows(batch)
         num_videos = out.logits.shape[1]
         has_row = torch.zeros(num_videos, dtype=torch.bool, device=rows.device)
@@ -158,9 +158,12 @@ class RetrievalHead(nn.Module):
         count = min(self.match_negatives, int(allowed.sum(1).min()))
         if count < 1:
             return out.logits.new_zeros(())
-        weights = torch.softmax(out.logits.detach().masked_fill(~allowed, float("-inf")), dim=1)
-        weights = weights + 1e-6 * allowed  # a far video's weight may underflow to 0; it stays drawable
-        negatives = torch.multinomial(weights, count)  # (B, count)
+        logits = out.logits.detach().masked_fill(~allowed, float("-inf"))
+        if self.training:
+            weights = torch.softmax(logits, dim=1) + 1e-6 * allowed  # a far video's may underflow to 0: still drawable
+            negatives = torch.multinomial(weights, count)  # (B, count)
+        else:  # validation's loss: the hardest ones, the same every time
+            negatives = logits.topk(count, dim=1).indices
         candidates = torch.cat([rows.unsqueeze(1), negatives], dim=1)  # (B, 1 + count)
         video, video_mask, text, text_mask = split_video(out.fused)
         first = _first_row_of_each_video(rows, num_videos).clamp(max=rows.shape[0] - 1)
