@@ -173,6 +173,11 @@ class TrainConfig:
     """Also save last.pt mid-epoch every this many minutes, so a killed run loses little."""
     seed: int = 0
     """Seed of every random choice: initialisation, shuffling, augmentation."""
+    neighbour_batches: int = 0
+    """Retrieval: after the first epoch, each batch is made of groups of this many videos, each a
+    video and its nearest others by the model's own video embeddings (recomputed at the start of
+    every epoch), so the contrastive loss and the matcher meet the videos the model confuses.
+    0 or 1: plain shuffled batches."""
     device: str = "cpu"
     """Torch device: cpu, cuda, cuda:1, mps."""
     num_threads: int = 0

@@ -7,12 +7,16 @@ import csv
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
-from duomo.config import read_config
+from duomo.config import ConfigError, read_config
 from duomo.data.datasets import DatasetError, TaskVocab
+from duomo.models import build
+from duomo.train import loop
 from duomo.train.checkpoint import load_checkpoint
+from duomo.train.loop import group_by_similarity
 from duomo.train.run import fit
 from tests.helpers.learning import make_tiny_world, tiny_config
 
@@ -244,3 +248,46 @@ def test_time_limit_keeps_back_the_time_of_a_validation(manifest, tmp_path, monk
     result = fit(tiny(manifest, "train.epochs=50", "train.max_minutes=1"), tmp_path / "run").result
     assert result.stopped_early
     assert 50.0 < result.elapsed_sec <= 60.0
+
+
+# --- neighbour batches ------------------------------------------------------------------------------
+
+
+def test_group_by_similarity_puts_each_video_with_its_nearest_unplaced_ones():
+    similarity = np.array([[1.0, 0.1, 0.9, 0.2, 0.0],
+                           [0.1, 1.0, 0.3, 0.8, 0.2],
+                           [0.9, 0.3, 1.0, 0.1, 0.7],
+                           [0.2, 0.8, 0.1, 1.0, 0.6],
+                           [0.0, 0.2, 0.7, 0.6, 1.0]])
+    # 3 first: its nearest is 1; then 0 with 2; 4 is left alone at the end
+    assert group_by_similarity(similarity, [3, 0, 1, 4, 2], 2) == [3, 1, 0, 2, 4]
+    # groups of 3: 4 with 2 and 3; then 1 with 0, the only one left
+    assert group_by_similarity(similarity, [4, 1, 0, 2, 3], 3) == [4, 2, 3, 1, 0]
+    assert group_by_similarity(similarity, [2, 0, 1, 3, 4], 1) == [2, 0, 1, 3, 4]
+
+
+def test_neighbour_batches_resume_mid_epoch_with_the_order_they_started(manifest, tmp_path, monkeypatch):
+    """Retrieval with ``neighbour_batches``: epoch 2's order comes from the model's embeddings at
+    its start; a run killed in epoch 2 resumes with that saved order, not one from the moved-on
+    model, and ends with the weights of a run never killed."""
+    calls = []
+    real = loop.neighbour_order
+    monkeypatch.setattr(loop, "neighbour_order", lambda *args: calls.append(args[2]) or real(*args))
+    config = ["train.neighbour_batches=2"]
+    straight_run = tmp_path / "straight"
+    fit(tiny(manifest, *config, task="retrieval"), straight_run)
+    assert len(calls) == 1  # epoch 2 only
+    run = tmp_path / "run"
+    with pytest.raises(Killed):
+        fit(tiny(manifest, ALWAYS, *config, task="retrieval"), run, on_progress=kill_at(epoch=2, batch=2))
+    assert len(calls) == 2
+    state = load_checkpoint(run / "last.pt")
+    assert (state["epoch"], state["batch_in_epoch"]) == (1, 1) and sorted(state["order"]) == list(range(NUM_TRAIN))
+    fit(tiny(manifest, *config, task="retrieval"), run, resume=True)
+    assert len(calls) == 2  # the resumed epoch did not regroup
+    assert_same_weights(weights(straight_run), weights(run))
+
+
+def test_neighbour_batches_need_the_retrieval_head(manifest):
+    with pytest.raises(ConfigError, match=r"^train\.neighbour_batches: groups videos by the retrieval head's "):
+        build.check(tiny(manifest, "train.neighbour_batches=4"))

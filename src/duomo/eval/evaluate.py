@@ -19,7 +19,7 @@ from duomo.config import RunConfig
 from duomo.data.collate import collate
 from duomo.data.datasets import Row, TaskVocab, VideoDataset
 from duomo.eval import metrics
-from duomo.models.heads.retrieval import split_video
+from duomo.models.heads.retrieval import RetrievalHead, split_video
 from duomo.models.model import VideoTextModel
 
 
@@ -137,7 +137,7 @@ def _padded(seqs: list[Tensor]) -> tuple[Tensor, Tensor]:
 
 
 @torch.no_grad()
-def rerank(head, preds: list[Prediction], words: list[Tensor], video_tokens: dict[str, Tensor],
+def rerank(head: RetrievalHead, preds: list[Prediction], words: list[Tensor], video_tokens: dict[str, Tensor],
            chunk: int = 2048) -> None:
     """The retrieval head's matcher re-scores, for each query, the dual encoder's ``head.rerank``
     best videos; the score is the matcher's logit plus the dual encoder's (its scaled cosine

@@ -129,6 +129,9 @@ def _component(cfg: RunConfig, where: str) -> Component | None:
     if where == "model.head" and component.name == "retrieval" and cfg.model.fusion.name != "separate":
         raise ConfigError(f"model.fusion.name: the retrieval head compares video and text embedded apart; "
                           f"use separate, not {cfg.model.fusion.name!r}")
+    if where == "model.head" and cfg.train.neighbour_batches > 1 and component.name != "retrieval":
+        raise ConfigError(f"train.neighbour_batches: groups videos by the retrieval head's video embeddings; the "
+                          f"{component.name} head has none (set train.neighbour_batches=0)")
     if where == "model.head" and component.name == "retrieval" and component.args.get("matcher_layers", 0) > 0 \
             and not cfg.model.fusion.args.get("keep_text", False):
         raise ConfigError("model.head.args.matcher_layers: the matcher reads the query's words; set "

@@ -80,6 +80,8 @@ def train(cfg: RunConfig, model: VideoTextModel, train_set: VideoDataset, val_se
     epoch, batch_start, step = 0, 0, 0
     best, best_epoch, elapsed, history = -math.inf, -1, 0.0, []
     resumed_loss = (0.0, 0)  # the interrupted epoch's loss sum and rows so far
+    resumed_order: list[int] | None = None  # the interrupted epoch's order (neighbour_batches)
+    order: list[int] = []
     if resume and (out / "last.pt").exists():
         state = load_checkpoint(out / "last.pt")
         model.load_state_dict(state["model"])
@@ -88,6 +90,7 @@ def train(cfg: RunConfig, model: VideoTextModel, train_set: VideoDataset, val_se
         epoch, batch_start, step = state["epoch"], state["batch_in_epoch"], state["step"]
         best, best_epoch, elapsed, history = state["best"], state["best_epoch"], state["elapsed_sec"], state["history"]
         resumed_loss = (state.get("loss_sum", 0.0), state.get("loss_rows", 0))
+        resumed_order = state.get("order")
         torch.set_rng_state(state["rng"])
         clock["elapsed"] = elapsed
         # The rate for the next step comes from this run's schedule (its time cap may differ).
@@ -101,6 +104,7 @@ def train(cfg: RunConfig, model: VideoTextModel, train_set: VideoDataset, val_se
             "epoch": next_epoch, "batch_in_epoch": next_batch, "step": step, "best": best, "best_epoch": best_epoch,
             "elapsed_sec": elapsed, "history": rows, "rng": torch.get_rng_state(), "config": config_to_dict(cfg),
             "loss_sum": loss_sum if next_batch else 0.0, "loss_rows": loss_rows if next_batch else 0,
+            "order": order if next_batch else None,
         })
 
     started = time.monotonic() - elapsed
@@ -111,6 +115,10 @@ def train(cfg: RunConfig, model: VideoTextModel, train_set: VideoDataset, val_se
         model.train()
         train_set.start_epoch(epoch)
         order = np.random.default_rng(tc.seed + epoch).permutation(len(train_set)).tolist()
+        if tc.neighbour_batches > 1 and epoch > 0:
+            # a resumed epoch keeps the order it started with (the model has moved on since)
+            order = resumed_order if batch_start and resumed_order else neighbour_order(
+                model, train_set, order, tc.neighbour_batches, cfg, vocab, device)
         loss_sum, loss_rows = resumed_loss if batch_start else (0.0, 0)
         rows_seen, epoch_started, stop_batch = 0, time.monotonic(), 0
         for batch_idx, (items, rows) in enumerate(batches(train_set, tc.batch_size, order)):
@@ -184,6 +192,39 @@ def train(cfg: RunConfig, model: VideoTextModel, train_set: VideoDataset, val_se
         save_checkpoint(out / "best.pt", {"model": model.state_dict(), "epoch": epoch, "step": step,
                                           "metric": metric_name, "value": math.nan, "config": config_to_dict(cfg)})
     return TrainResult(epoch, step, best, best_epoch, elapsed, history, stopped_early)
+
+
+@torch.no_grad()
+def neighbour_order(model: VideoTextModel, dataset: VideoDataset, order: list[int], group: int, cfg: RunConfig,
+                    vocab: TaskVocab, device: torch.device) -> list[int]:
+    """``order`` regrouped for ``train.neighbour_batches``: every video's embedding
+    (``head.embed_video``, cosine similarity), grouped by ``group_by_similarity``."""
+    was_training = model.training
+    model.eval()
+    vectors = []
+    for items, _ in batches(dataset, cfg.train.batch_size):
+        batch = collate(items, task=cfg.task, num_outputs=vocab.num_outputs).to(device)
+        vectors.append(model.head.embed_video(*model.encode_media(batch)).cpu())
+    model.train(was_training)
+    embeddings = torch.cat(vectors)
+    return group_by_similarity((embeddings @ embeddings.T).numpy(), order, group)
+
+
+def group_by_similarity(similarity: np.ndarray, order: list[int], group: int) -> list[int]:
+    """Taking the items in ``order``, each one not yet placed followed by its ``group - 1`` most
+    similar items (``similarity`` (N, N)) not yet placed; every item comes once."""
+    placed = np.zeros(len(order), dtype=bool)
+    regrouped: list[int] = []
+    for seed in order:
+        if placed[seed]:
+            continue
+        placed[seed] = True
+        close = np.where(placed, -np.inf, similarity[seed])
+        count = min(group - 1, int((~placed).sum()))
+        neighbours = np.argsort(-close, kind="stable")[:count].tolist()
+        placed[neighbours] = True
+        regrouped += [seed, *neighbours]
+    return regrouped
 
 
 def write_metrics(out: Path, history: list[dict]) -> None:
