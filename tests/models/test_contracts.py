@@ -786,7 +786,7 @@ def test_frame_word_loss_by_hand_and_it_learns_the_words(task):
 def test_the_retrieval_matcher_needs_the_words_kept():
     with pytest.raises(ConfigError, match=r"^model\.head\.args\.matcher_layers: the matcher reads the query's words; "
                                           r"set model\.fusion\.args\.keep_text=true, or model\.head\.args\.matcher_layers=0$"):
-        build.check(load_config("retrieval", None, ["model.head.args.matcher_layers=2"]))
+        build.check(load_config("retrieval", None, ["model.head.args.matcher_layers=2", "model.fusion.args.keep_text=false"]))
     build.check(load_config("retrieval", None, ["model.head.args.matcher_layers=2", "model.fusion.args.keep_text=true"]))
 
 
