@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from duomo.batch import Fused, HeadOutput, VideoBatch
+from duomo.config import ConfigError
 from duomo.models.heads.moment import MomentHead, span_bins
 from duomo.models.heads.retrieval import RetrievalHead
 from duomo.models.layers import frame_change
@@ -86,8 +87,10 @@ def test_pool_heads_each_weigh_the_valid_tokens_on_their_own():
     expected = torch.cat([torch.softmax(scores[:, h], dim=0) @ tokens[0, :2] for h in range(2)])
     torch.testing.assert_close(read[0][0], expected)
     assert not torch.allclose(expected[:D], expected[D:])  # the two heads weigh differently
-    with pytest.raises(ValueError, match="pool_heads"):
+    with pytest.raises(ConfigError, match="pool_heads"):
         RetrievalHead(dim=D, pool="mean", pool_heads=2)
+    with pytest.raises(ConfigError, match=r"^model\.head\.args: matcher_layers >= 0, match_negatives >= 1"):
+        RetrievalHead(dim=D, matcher_layers=1, match_negatives=0)
 
 
 @pytest.mark.parametrize("pool_heads", [1, 3])

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from duomo.batch import Fused, HeadOutput, VideoBatch
+from duomo.config import ConfigError
 from duomo.models.fusion.cross_attention import CrossAttentionFusion
 from duomo.models.layers import MLP
 
@@ -50,9 +51,9 @@ class RetrievalHead(nn.Module):
         whole video (the rows are made by ``duomo.data.datasets.make_rows``; evaluation keeps the
         captions alone)."""
         if pool not in ("attention", "mean"):
-            raise ValueError(f"model.head.args.pool: choose attention or mean, got {pool!r}")
+            raise ConfigError(f"model.head.args.pool: choose attention or mean, got {pool!r}")
         if pool_heads < 1 or (pool_heads > 1 and pool != "attention"):
-            raise ValueError(f"model.head.args.pool_heads: at least 1, and more only with attention pooling, got {pool_heads}")
+            raise ConfigError(f"model.head.args.pool_heads: at least 1, and more only with attention pooling, got {pool_heads}")
         self.pool = pool
         # attention pooling: per head, one learned score per video token, softmax over the valid
         # ones; several heads each gather what their own scores pick (the objects, the moves, the
@@ -67,7 +68,7 @@ class RetrievalHead(nn.Module):
         self.log_scale = nn.Parameter(torch.tensor(math.log(1.0 / temperature)), requires_grad=learn_temperature)
         self.max_scale = max_scale
         if matcher_layers < 0 or match_negatives < 1 or rerank < 1:
-            raise ValueError(f"model.head.args: matcher_layers >= 0, match_negatives >= 1 and rerank >= 1, got "
+            raise ConfigError(f"model.head.args: matcher_layers >= 0, match_negatives >= 1 and rerank >= 1, got "
                               f"{matcher_layers}, {match_negatives} and {rerank}")
         self.matcher = (CrossAttentionFusion(dim=dim, num_layers=matcher_layers, video_attends=False,
                                             dropout=match_dropout, ff_mult=match_ff_mult)
