@@ -127,10 +127,13 @@ class Predictor:
     def embed_text(self, texts: list[str]) -> np.ndarray:
         """(N, E) float32 unit vectors of ``texts`` in the retrieval run's shared space."""
         self._need_head("retrieval")
-        words, mask = self._words(texts, "embed_text")
-        no_video = words.new_zeros(len(texts), 0, self.model.dim)
-        pooled = self.model.fusion(no_video, torch.zeros_like(mask[:, :0]), words, mask).pooled
-        return self.model.head.embed_text(pooled).cpu().numpy().astype(np.float32)
+        return self._text_vectors(*self._words(texts, "embed_text")).cpu().numpy().astype(np.float32)
+
+    def _text_vectors(self, words: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """(N, E) unit vectors of the text encoder's tokens (N, L, D): the fusion's pooled text
+        (with no video), projected by the head."""
+        no_video = words.new_zeros(len(words), 0, self.model.dim)
+        return self.model.head.embed_text(self.model.fusion(no_video, torch.zeros_like(mask[:, :0]), words, mask).pooled)
 
     def _words(self, texts: list[str], verb: str) -> tuple[torch.Tensor, torch.Tensor]:
         """The text encoder's tokens (N, L, D) of ``texts`` and their mask (N, L)."""
@@ -161,9 +164,7 @@ class Predictor:
         tokens, token_mask = self.model.encode_media(batch)  # (1, N, D): the video alone
         n = len(texts)
         logits = head.match(words, mask, tokens.expand(n, -1, -1), token_mask.expand(n, -1))
-        cosine = head.embed_text(self.model.fusion(words.new_zeros(n, 0, self.model.dim),
-                                                   torch.zeros_like(mask[:, :0]), words, mask).pooled) \
-            @ head.embed_video(tokens, token_mask)[0]
+        cosine = self._text_vectors(words, mask) @ head.embed_video(tokens, token_mask)[0]
         return (logits + head.scale * cosine).cpu().numpy().astype(np.float32)
 
     @torch.no_grad()

@@ -12,11 +12,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from torch import Tensor
 
 from duomo.batch import HeadOutput
 from duomo.config import RunConfig
-from duomo.data.collate import collate
+from duomo.data.collate import collate, pad_sequences
 from duomo.data.datasets import Row, TaskVocab, VideoDataset
 from duomo.eval import metrics
 from duomo.models.heads.retrieval import RetrievalHead, split_video
@@ -68,8 +67,8 @@ def predict_dataset(model: VideoTextModel, dataset: VideoDataset, cfg: RunConfig
     preds: list[Prediction] = []
     loss_sum, loss_rows = 0.0, 0
     matcher = task == "retrieval" and getattr(model.head, "matcher", None) is not None
-    words: list[Tensor] = []  # with a matcher: each row's text tokens, and each video's tokens
-    video_tokens: dict[str, Tensor] = {}
+    words: list[np.ndarray] = []  # with a matcher: each row's text tokens, and each video's tokens
+    video_tokens: dict[str, np.ndarray] = {}
     done = 0
     for items, rows in batches(dataset, cfg.train.batch_size):
         batch = collate(items, task=task, num_outputs=vocab.num_outputs, multi_label=is_multi_label(cfg)).to(device)
@@ -111,8 +110,8 @@ def predict_dataset(model: VideoTextModel, dataset: VideoDataset, cfg: RunConfig
                 if matcher:
                     media, media_mask, text_tokens, text_mask = split_video(out.fused)
                     for i, vid in enumerate(row_video):
-                        words.append(text_tokens[i, text_mask[i]].cpu())
-                        video_tokens.setdefault(vid, media[i, media_mask[i]].cpu())
+                        words.append(text_tokens[i, text_mask[i]].cpu().numpy())
+                        video_tokens.setdefault(vid, media[i, media_mask[i]].cpu().numpy())
         else:
             fused = model.fuse(batch)
             ids = model.head.predict(HeadOutput(logits=fused.pooled, fused=fused), beam_size=beam_size)
@@ -126,18 +125,8 @@ def predict_dataset(model: VideoTextModel, dataset: VideoDataset, cfg: RunConfig
     return preds, (loss_sum / loss_rows if loss_rows else math.nan)
 
 
-def _padded(seqs: list[Tensor]) -> tuple[Tensor, Tensor]:
-    """Tensors (n_i, D) -> (N, max n, D) zero-padded, and the (N, max n) bool mask of real rows."""
-    width = max(1, max(len(t) for t in seqs))
-    out = seqs[0].new_zeros(len(seqs), width, seqs[0].shape[-1])
-    mask = torch.zeros(len(seqs), width, dtype=torch.bool)
-    for i, t in enumerate(seqs):
-        out[i, : len(t)], mask[i, : len(t)] = t, True
-    return out, mask
-
-
 @torch.no_grad()
-def rerank(head: RetrievalHead, preds: list[Prediction], words: list[Tensor], video_tokens: dict[str, Tensor],
+def rerank(head: RetrievalHead, preds: list[Prediction], words: list[np.ndarray], video_tokens: dict[str, np.ndarray],
            chunk: int = 2048) -> None:
     """The retrieval head's matcher re-scores, for each query, the dual encoder's ``head.rerank``
     best videos; the score is the matcher's logit plus the dual encoder's (its scaled cosine
@@ -149,8 +138,8 @@ def rerank(head: RetrievalHead, preds: list[Prediction], words: list[Tensor], vi
     for i, p in enumerate(preds):
         first.setdefault(p.video_id, i)
     ids = list(first)
-    videos, video_mask = _padded([video_tokens[v] for v in ids])
-    texts, text_mask = _padded(words)
+    videos, video_mask = pad_sequences([video_tokens[v] for v in ids])
+    texts, text_mask = pad_sequences(words)
     similarity = float(head.scale) * (np.stack([p.text_vector for p in preds])
                                       @ np.stack([preds[i].video_vector for i in first.values()]).T)
     k = min(head.rerank, len(ids))
