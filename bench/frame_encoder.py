@@ -4,6 +4,8 @@
     .venv/bin/python bench/frame_encoder.py --variants conv luma     # some variants only
     .venv/bin/python bench/frame_encoder.py --videos 40 --epochs 1   # smoke test
     .venv/bin/python bench/frame_encoder.py --probe bench/out/quality/qa   # what a run's frozen encoder sees
+    .venv/bin/python bench/frame_encoder.py --videos 1000 --pretrain data/quality/world/manifest.jsonl \
+        --pretrain-epochs 24 --set train.pretrain_video_batch=16   # what pre-training teaches
 
 Each variant is a ``cnn_small`` (``VARIANTS``) with a linear layer over its features, trained on
 single frames to say which shapes and which colours are visible in each (multi-label binary
@@ -21,7 +23,11 @@ only), and (``cnn_small`` with ``global_max``) a small MLP run on each grid cell
 over the cells, then linear (``cell_probe``: can which colour goes with which shape be read
 from what sits at one place?), next to the same probes on the encoder at its random start. It
 tells whether pre-training taught the encoder shapes before a task's epochs are spent on top
-of it. The SynthWorld set (6 frames a video, 64 px) is generated once under
+of it. With ``--pretrain MANIFEST`` it first pre-trains the qa preset's frame encoder on that
+manifest's train split, as ``duomo train`` does (``duomo.train.pretrain``, ``--pretrain-epochs``
+passes, ``--set KEY=VALUE`` changing the preset as ``duomo train --set`` does, e.g.
+``train.pretrain_video_batch``), then probes it the same way (no random start).
+The SynthWorld set (6 frames a video, 64 px) is generated once under
 bench/out/frame_encoder/ (``--out``). Results go to
 <out>/frame_encoder.json (<out>/probe.json) and, one JSON line per variant (probe), to stdout.
 """
@@ -164,6 +170,36 @@ def probe_run(run_dir: Path, data: tuple, seed: int) -> dict:
     return results
 
 
+def pretrain_and_probe(manifest: Path, epochs: int | None, overrides: list[str], data: tuple, seed: int) -> dict:
+    """Probe scores of the qa preset's frame encoder pre-trained on ``manifest``'s train split
+    (``epochs`` passes, the preset's by default), the preset changed by ``overrides``
+    ("train.pretrain_video_batch=16", as ``duomo train --set``)."""
+    from duomo.config import load_config
+    from duomo.data.datasets import build_vocab, split_records
+    from duomo.data.manifest import load_manifest
+    from duomo.models.build import build_model
+    from duomo.train.pretrain import pretrain_frame_encoder
+    from duomo.train.run import prepare
+
+    cfg = load_config("qa", None, [*overrides, f"data.manifest={manifest}"])
+    records = split_records(load_manifest(manifest), "train")
+    vocab = build_vocab(records, cfg)
+    stamps, _ = prepare(records, cfg)
+    torch.manual_seed(seed)
+    model = build_model(cfg, vocab=vocab.tokenizer.words, num_outputs=vocab.num_outputs,
+                        frame_words=len(vocab.frame_words))
+    note = pretrain_frame_encoder(model, cfg, records, stamps, epochs or cfg.train.pretrain_video_epochs)
+    print(f"pre-trained on {note['words']} words for {note['epochs']} epochs in {note['seconds']:.0f} s", flush=True)
+    encoder = model.video.eval()
+    results = {"pretrain": note}
+    for name, features in encoder_features(encoder, data[0]).items():
+        r = cell_probe(features, data[1], data[2]) if name == "cells" else linear_probe(features, data[1], data[2])
+        results[f"pretrained {name}"] = r
+        print(f"pre-trained encoder, {name}: shapes all right {r['shapes_all_right']:.3f}, colours all right "
+              f"{r['colors_all_right']:.3f}, pairs all right {r['pairs_all_right']:.3f}", flush=True)
+    return results
+
+
 def cell_probe(cells: torch.Tensor, y: torch.Tensor, train: torch.Tensor, hidden: int = 128,
                steps: int = 600) -> dict:
     """A one-hidden-layer MLP run on each grid cell alone (N, cells, width), maximum over the
@@ -231,10 +267,23 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
     parser.add_argument("--probe", type=Path, metavar="RUN_DIR",
                         help="probe this trained run's frozen frame encoder instead of training variants")
+    parser.add_argument("--pretrain", type=Path, metavar="MANIFEST",
+                        help="pre-train the qa preset's frame encoder on this manifest's train split, then probe it")
+    parser.add_argument("--pretrain-epochs", type=int, help="pre-training passes (default: the qa preset's)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+                        help="change the qa preset for --pretrain, as duomo train --set (repeatable)")
     parser.add_argument("--out", type=Path, default=Path("bench/out/frame_encoder"))
     args = parser.parse_args()
     if args.probe and not (args.probe / "best.pt").is_file():
         parser.error(f"--probe {args.probe}: no best.pt there (give the folder of a trained run)")
+    if args.pretrain and not args.pretrain.is_file():
+        parser.error(f"--pretrain {args.pretrain}: no such manifest")
+    if args.overrides:
+        from duomo.config import ConfigError, load_config
+        try:
+            load_config("qa", None, args.overrides)
+        except ConfigError as error:
+            parser.error(f"--set: {error}")
     if args.threads:
         torch.set_num_threads(args.threads)
     # seed 7: no quality set uses it, so a probed run has never seen these videos
@@ -245,6 +294,14 @@ def main() -> int:
     data = frames_and_labels(config, root)
     print(f"{len(data[0])} frames ({int(data[2].sum())} train); share of frames showing each: "
           + ", ".join(f"{n} {v:.2f}" for n, v in zip(LABELS, data[1].mean(0).tolist())), flush=True)
+    if args.pretrain:
+        probes = pretrain_and_probe(args.pretrain, args.pretrain_epochs, args.overrides, data, args.seed)
+        (args.out / "pretrain_probe.json").write_text(json.dumps({"manifest": str(args.pretrain), "videos": args.videos,
+                                                                  "set": args.overrides, "probes": probes},
+                                                                 indent=1))
+        print(json.dumps({"manifest": str(args.pretrain), "set": args.overrides,
+                          **{k: v["shapes_all_right"] for k, v in probes.items() if k != "pretrain"}}))
+        return 0
     if args.probe:
         probes = probe_run(args.probe, data, args.seed)
         (args.out / "probe.json").write_text(json.dumps({"run": str(args.probe), "videos": args.videos,

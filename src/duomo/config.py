@@ -159,8 +159,19 @@ class TrainConfig:
     """AdamW weight decay."""
     pretrain_video_epochs: int = 0
     """Before the task trains, passes over the train videos teaching the frame encoder to name the
-    words of each video's own text (captions, questions, answers, labels) from 4 of its frames
-    (``duomo.train.pretrain``); counts towards max_minutes. 0 = off."""
+    words of each video's own short texts (answers, labels; captions where it has none) from a
+    few of its frames (``duomo.train.pretrain``); counts towards max_minutes. 0 = off."""
+    pretrain_video_batch: int = 32
+    """Pre-training: videos per step."""
+    pretrain_video_frames: int = 4
+    """Pre-training: frames of each video a step reads (drawn at random, kept in time order)."""
+    pretrain_said_labels: bool = False
+    """Pre-training: a video's captions also mark which targets it shows. The targets still come
+    from the short texts; an answer names one object of a video, a caption most of them."""
+    pretrain_unsaid_weight: float = 1.0
+    """Pre-training: weight in the loss of a target that none of a video's texts says (1 for one
+    they say). Unsaid is not absent; at full weight, what no text names teaches the encoder to
+    miss what it sees. In (0, 1]."""
     warmup_steps: int = 200
     """Linear warm-up steps, then cosine decay to zero at the last epoch."""
     grad_clip: float = 1.0
@@ -203,6 +214,11 @@ class RunConfig:
             raise ConfigError("data.frame_size: must be at least 8 pixels")
         if self.train.batch_size < 1:
             raise ConfigError("train.batch_size: must be at least 1")
+        for key in ("pretrain_video_batch", "pretrain_video_frames"):
+            if getattr(self.train, key) < 1:
+                raise ConfigError(f"train.{key}: must be at least 1, got {getattr(self.train, key)}")
+        if not 0 < self.train.pretrain_unsaid_weight <= 1:
+            raise ConfigError(f"train.pretrain_unsaid_weight: must be in (0, 1], got {self.train.pretrain_unsaid_weight}")
         if self.model.dim < 1:
             raise ConfigError("model.dim: must be positive")
         if self.model.video_tokens not in VIDEO_TOKENS:

@@ -67,3 +67,22 @@ def test_bench_trains_a_variant_and_probes_a_run(tmp_path):
     parts = ("output", "colour stack", "cells")
     assert set(probes) == {f"{start} {part}" for start in ("random", "trained") for part in parts}
     assert all(0 <= probes[name]["pairs_all_right"] <= 1 for name in probes)
+
+    done = subprocess.run([sys.executable, str(BENCH), "--videos", "12", "--pretrain", str(world), "--pretrain-epochs",
+                           "1", "--set", "train.pretrain_video_batch=4", "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    saved = json.loads((tmp_path / "pretrain_probe.json").read_text())
+    assert saved["set"] == ["train.pretrain_video_batch=4"] and saved["probes"]["pretrain"]["epochs"] == 1
+    assert {"pretrained output", "pretrained luma stack", "pretrained cells"} <= set(saved["probes"])
+
+
+def test_bench_refuses_a_bad_pretrain_setting(tmp_path):
+    done = subprocess.run([sys.executable, str(BENCH), "--pretrain", str(tmp_path / "m.jsonl"), "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "no such manifest" in done.stderr.splitlines()[-1]
+    (tmp_path / "m.jsonl").write_text("")
+    done = subprocess.run([sys.executable, str(BENCH), "--pretrain", str(tmp_path / "m.jsonl"), "--set",
+                           "train.pretrain_video_bach=16", "--out", str(tmp_path)], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 2 and "train.pretrain_video_batch" in done.stderr.splitlines()[-1]

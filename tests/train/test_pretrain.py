@@ -8,12 +8,15 @@ import json
 
 import pytest
 import torch
+import torch.nn.functional as F
 
+from duomo.config import ConfigError, load_config
 from duomo.data.datasets import split_records
 from duomo.data.manifest import QAPair, VideoRecord, load_manifest
 from duomo.models.build import build_model
 from duomo.train.checkpoint import load_checkpoint
-from duomo.train.pretrain import pretrain_frame_encoder, video_pairs, video_words, word_targets
+from duomo.train.pretrain import (weighted_bce, pretrain_frame_encoder, said_words, video_pairs, video_words,
+                                  word_targets)
 from duomo.train.run import fit, prepare
 from tests.helpers.learning import make_tiny_world, tiny_config
 
@@ -46,6 +49,34 @@ def test_short_answers_are_the_targets_where_a_video_has_them():
                            qa=(QAPair("which object spins?", "red star"),))
     assert video_words(answered) == {"move", "left", "red", "star"}
     assert video_pairs(answered) == {"move left", "red star"}
+
+
+def test_captions_mark_which_targets_a_video_shows():
+    """The answers choose the targets; with ``said`` (``train.pretrain_said_labels``) a caption
+    saying one marks it in its video too."""
+    records = [record("a", "a red star beside a blue square", "which object spins?", "red star"),
+               record("b", "a blue square", "which object spins?", "blue square"),
+               record("c", "a green circle", "which object spins?", "green circle")]
+    assert {"blue", "square", "blue square", "red star"} <= said_words(records[0])
+    assert "beside" in said_words(records[0]) and "spins" not in said_words(records[0])  # not the question's
+    vocab, targets = word_targets(records)
+    row = dict(zip(vocab, targets[0]))
+    assert row["red star"] == 1.0 and row["blue square"] == row["blue"] == 0.0  # only what the answers say
+    marked, targets = word_targets(records, said=True)
+    assert marked == vocab and "beside" not in vocab  # the same targets: no answer says "beside"
+    row = dict(zip(vocab, targets[0]))
+    assert row["red star"] == row["blue square"] == row["blue"] == 1.0 and row["green"] == 0.0
+
+
+def test_unsaid_targets_weigh_less_in_the_loss():
+    logits, y = torch.tensor([[0.0, 2.0], [-1.0, 0.0]]), torch.tensor([[1.0, 0.0], [0.0, 0.0]])
+    def bce(z, t):
+        return -(t * torch.log(torch.sigmoid(z)) + (1 - t) * torch.log(1 - torch.sigmoid(z)))
+    terms = bce(logits, y)
+    expected = (terms[0, 0] + 0.25 * (terms[0, 1] + terms[1, 0] + terms[1, 1])) / (1 + 3 * 0.25)
+    assert weighted_bce(logits, y, 0.25).item() == pytest.approx(expected.item(), rel=1e-6)
+    plain = F.binary_cross_entropy_with_logits(logits, y)
+    assert weighted_bce(logits, y, 1.0).item() == pytest.approx(plain.item(), rel=1e-6)
 
 
 def test_targets_keep_to_max_words(monkeypatch):
@@ -87,6 +118,30 @@ def test_pretraining_changes_only_the_frame_encoder_and_lowers_its_loss(world, l
                    if k.endswith("weight"))
     else:
         assert first["loss"] < 0.9
+
+
+def test_pretraining_reads_its_batch_and_frames_from_the_config(world):
+    cfg = tiny_config("qa", world, *LUMA, "train.pretrain_video_batch=3", "train.pretrain_video_frames=2",
+                      "train.pretrain_said_labels=true", "train.pretrain_unsaid_weight=0.5")
+    records = split_records(load_manifest(world), "train")
+    stamps, _ = prepare(records, cfg)
+    model = build_model(cfg, vocab=["<pad>", "<unk>", "<bos>", "<eos>"], num_outputs=3)
+    seen, progress = [], []
+    trunk = model.video.trunk_images
+    model.video.trunk_images = lambda x: (seen.append(x.shape[0]), trunk(x))[1]
+    pretrain_frame_encoder(model, cfg, records, stamps, epochs=2, on_progress=lambda done, total: progress.append(total))
+    steps = -(-len(records) // 3)
+    assert progress == [2 * steps] * (2 * steps)
+    assert seen[0] == 3 * 2 and sum(seen) == 2 * 2 * len(records)  # 3 videos a step, 2 frames each
+
+
+def test_pretraining_settings_are_checked_at_load():
+    for key, value, reason in (("pretrain_video_batch", "0", "must be at least 1, got 0"),
+                               ("pretrain_video_frames", "-1", "must be at least 1, got -1"),
+                               ("pretrain_unsaid_weight", "0", r"must be in \(0, 1\], got 0.0"),
+                               ("pretrain_unsaid_weight", "1.5", r"must be in \(0, 1\], got 1.5")):
+        with pytest.raises(ConfigError, match=rf"^train\.{key}: {reason}$"):
+            load_config("qa", None, [f"train.{key}={value}"])
 
 
 def test_fit_pretrains_once_and_keeps_to_the_time_cap(world, tmp_path):

@@ -16,6 +16,15 @@ shape is what lowers its loss. Which texts give the targets matters as much: wit
 words (and pairs) as targets, the qa preset's encoder after 12 epochs names the shapes in a frame
 no better than at its random start (linear probe, ``bench/frame_encoder.py --probe``: all shapes
 right in 10% of frames, colours 54%); with the answers' it names them in 58% (colours 98%).
+
+Three settings teach the encoder more (``bench/README.md``, probes of the pre-trained encoder;
+the retrieval preset uses all three). With ``train.pretrain_said_labels`` the answers still
+choose the targets, but a video's captions also say whether it shows one: an answer names one
+object ("red star"), a caption most of them. ``train.pretrain_unsaid_weight`` < 1 weighs a
+target no text says less in the loss, since unsaid is not absent. And the encoder learns with
+steps more than with frames: 24 epochs of 2 frames from each of 16 videos a step
+(``train.pretrain_video_frames``, ``train.pretrain_video_batch``) teach it far more than 12 of 4
+frames from 32, in 1.3 times the seconds.
 """
 
 from __future__ import annotations
@@ -44,8 +53,6 @@ MAX_SHARE = 0.9
 """... and in at most this share (words in nearly every video, "a", "the", tell them apart no better
 than chance)."""
 MAX_WORDS = 1024
-FRAMES_PER_VIDEO = 4
-BATCH_VIDEOS = 32
 LR = 1e-3
 SHIFT = 8
 """Random translation of up to 1/SHIFT of the frame side (edges replicated): where an object
@@ -79,13 +86,27 @@ def _texts_words(record: VideoRecord) -> list[list[str]]:
     texts = [*record.labels, *(qa.answer for qa in record.qa), *(t.answer for d in record.dialog for t in d)]
     if not texts:
         texts = [*record.captions, *(s.caption for s in record.segments if s.caption)]
+    return _split(texts)
+
+
+def _split(texts: list[str]) -> list[list[str]]:
     return [[w for w in split_words(text.replace("_", " ")) if any(c.isalnum() for c in w)] for text in texts]
 
 
-def word_targets(records: list[VideoRecord]) -> tuple[list[str], np.ndarray]:
+def said_words(record: VideoRecord) -> set[str]:
+    """Every word and word pair of any of the record's texts but its questions and choices:
+    captions and segment captions too. Which words are targets comes from the short texts
+    (``video_words``); whether a video shows one comes from all it says. An answer names one
+    object of the video, a caption most of them ("a red star spins beside a blue square")."""
+    texts = [*_texts_words(record), *_split([*record.captions, *(s.caption for s in record.segments if s.caption)])]
+    return _words(texts) | _pairs(texts)
+
+
+def word_targets(records: list[VideoRecord], said: bool = False) -> tuple[list[str], np.ndarray]:
     """The targets and a (videos, targets) 0/1 matrix of which video's text uses which. Targets
     are the words in MIN_SHARE..MAX_SHARE of the videos, and the word pairs (``video_pairs``) in
-    that share both of whose words are targets, the most frequent MAX_WORDS of them all.
+    that share both of whose words are targets, the most frequent MAX_WORDS of them all. With
+    ``said``, any text of the video marks a target (``said_words``), captions included.
 
     A frame encoder that only names single words may learn "red" and "star" from two different
     objects; naming "red star" as well, it must see which colour goes with which shape."""
@@ -101,8 +122,9 @@ def word_targets(records: list[VideoRecord]) -> tuple[list[str], np.ndarray]:
     vocab = sorted(candidates, key=lambda w: (-counts[w], w))[:MAX_WORDS]
     index = {w: i for i, w in enumerate(vocab)}
     targets = np.zeros((len(records), len(vocab)), dtype=np.float32)
-    for row, (video, video_pair) in enumerate(zip(per_video, pairs)):
-        for word in (video | video_pair) & index.keys():
+    for row, record in enumerate(records):
+        found = said_words(record) if said else per_video[row] | pairs[row]
+        for word in found & index.keys():
             targets[row, index[word]] = 1.0
     return vocab, targets
 
@@ -111,13 +133,14 @@ def pretrain_frame_encoder(model: VideoTextModel, cfg: RunConfig, records: list[
                            stamps: dict[str, str], epochs: int,
                            on_progress: Callable[[int, int], None] | None = None) -> dict:
     """Train ``model.video`` (in place) for ``epochs`` passes over ``records`` to predict each
-    video's target words from FRAMES_PER_VIDEO random frames of it (their tokens as the task
+    video's target words from ``train.pretrain_video_frames`` random frames of it (their tokens as the task
     sees them, ``model.frame_tokens``, max-pooled over the frames, a linear layer, binary
     cross-entropy); ``model.cell_pool``, when there is one, trains with it. Returns {"words",
     "epochs", "seconds", "loss"}."""
     started = time.monotonic()
     records = [r for r in records if r.video_id in stamps]
-    vocab, targets = word_targets(records)
+    tc = cfg.train
+    vocab, targets = word_targets(records, said=tc.pretrain_said_labels)
     if not vocab or not records:
         log.info("pre-training skipped: no words that tell the train videos apart")
         return {"words": 0, "epochs": 0, "seconds": 0.0, "loss": float("nan")}
@@ -135,23 +158,23 @@ def pretrain_frame_encoder(model: VideoTextModel, cfg: RunConfig, records: list[
     optimizer = torch.optim.AdamW(params + heads, lr=LR)
     rng = np.random.default_rng(cfg.train.seed)
     model.video.train()
-    steps_per_epoch = -(-len(records) // BATCH_VIDEOS)
+    steps_per_epoch = -(-len(records) // tc.pretrain_video_batch)
     loss = torch.tensor(float("nan"))
     for epoch in range(epochs):
         order = rng.permutation(len(records))
-        for step, start in enumerate(range(0, len(records), BATCH_VIDEOS)):
-            chunk = order[start : start + BATCH_VIDEOS]
+        for step, start in enumerate(range(0, len(records), tc.pretrain_video_batch)):
+            chunk = order[start : start + tc.pretrain_video_batch]
             # in time order, as the task sees them (``model.cell_motion`` reads the change from the one before)
-            picks = np.stack([frames[i][np.sort(rng.integers(0, len(frames[i]), FRAMES_PER_VIDEO))] for i in chunk])
+            picks = np.stack([frames[i][np.sort(rng.integers(0, len(frames[i]), tc.pretrain_video_frames))] for i in chunk])
             x = torch.from_numpy(picks).permute(0, 1, 4, 2, 3).float().div_(255.0)  # (B, k, 3, H, W)
             x = _shift(x, rng)
             y = torch.from_numpy(targets[chunk])
             trunk = model.video.trunk_images(x.flatten(0, 1))  # (B * k, trunk_dim)
             per_frame = model.frame_tokens(trunk.view(*x.shape[:2], -1))  # (B, k, D), as the task sees them
-            loss = F.binary_cross_entropy_with_logits(head(per_frame.amax(dim=1)), y)
+            loss = weighted_bce(head(per_frame.amax(dim=1)), y, tc.pretrain_unsaid_weight)
             if luma_head is not None:
                 luma = model.video.luma_features(trunk).view(*x.shape[:2], -1)  # (B, k, luma_dim)
-                loss = loss + F.binary_cross_entropy_with_logits(luma_head(luma.amax(dim=1)), y)
+                loss = loss + weighted_bce(luma_head(luma.amax(dim=1)), y, tc.pretrain_unsaid_weight)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -163,6 +186,13 @@ def pretrain_frame_encoder(model: VideoTextModel, cfg: RunConfig, records: list[
     log.info("pre-trained the frame encoder on %d words for %d epochs in %.1f s (loss %.3f)",
              len(vocab), epochs, seconds, loss.item())
     return {"words": len(vocab), "epochs": epochs, "seconds": round(seconds, 1), "loss": loss.item()}
+
+
+def weighted_bce(logits: torch.Tensor, y: torch.Tensor, unsaid_weight: float) -> torch.Tensor:
+    """Binary cross-entropy, each unsaid target (0) weighted ``unsaid_weight`` against 1 for a
+    said one, a weighted mean (a random start still scores about ln 2)."""
+    weight = y + unsaid_weight * (1 - y)
+    return F.binary_cross_entropy_with_logits(logits, y, weight=weight, reduction="sum") / weight.sum()
 
 
 def _shift(x: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
