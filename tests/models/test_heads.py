@@ -163,6 +163,40 @@ def test_qa_slots_by_hand():
         head(dataclasses.replace(fused, text_tokens=0), batch)
 
 
+def test_qa_slot_order_by_hand():
+    """``slot_order``: after the slots' frames and times, each slot's expected place in the question
+    ((k + 0.5) / n for word k of n, weighted by the slot's attention over the words) and, per pair
+    of slots, (place 0 - place 1) x (time 0 - time 1); needs two slots."""
+    torch.manual_seed(0)
+    head = QAHead(dim=D, num_answers=K, hidden_dim=0, dropout=0.0, slots=2, slot_order=True).eval()
+    frames, words = 4, 3
+    gen = torch.Generator().manual_seed(2)
+    tokens = torch.randn(2, frames + words, D, generator=gen)
+    mask = torch.ones(2, frames + words, dtype=torch.bool)
+    mask[1, -1] = False  # row 1: two words
+    fused = Fused(tokens=tokens, mask=mask, pooled=torch.randn(2, D, generator=gen), text_tokens=words)
+    read = []
+    head.classifier.register_forward_hook(lambda module, args, out: read.append(args[0]))
+    batch = VideoBatch(video_ids=["a", "b"], frame_mask=torch.ones(2, frames, dtype=torch.bool))
+    with torch.no_grad():
+        head(fused, batch)
+        for row, num_words in enumerate([3, 2]):
+            frame_tokens, text = tokens[row, :frames], tokens[row, frames : frames + num_words]
+            places, times = [], []
+            for slot in range(2):
+                reads = torch.softmax(head.slot_score(text)[:, slot], dim=0)
+                places.append(reads @ ((torch.arange(num_words) + 0.5) / num_words))
+                query = reads @ text
+                film = frame_tokens * (1 + head.ground_scale(query)) + head.ground_shift(query)
+                weights = torch.softmax(head.ground_out(film).squeeze(-1), dim=0)
+                times.append(weights @ ((torch.arange(frames) + 0.5) / frames))
+            agree = (places[0] - places[1]) * (times[0] - times[1])
+            torch.testing.assert_close(read[0][row, -3:], torch.stack([*places, agree]))
+            torch.testing.assert_close(read[0][row, -5:-3], torch.stack(times))
+    with pytest.raises(ValueError, match="slot_order"):
+        QAHead(dim=D, num_answers=K, slots=1, slot_order=True)
+
+
 def test_qa_slot_grounding_loss_by_hand():
     """``slot_ground``: a grounding row's loss is the binary cross-entropy against its span averaged
     over the pooled vector's grounding logits and each slot's; answer rows are left alone."""

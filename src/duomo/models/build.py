@@ -156,6 +156,9 @@ def _component(cfg: RunConfig, where: str) -> Component | None:
             component.args.get("slots", 0) > 0 and component.args.get("ground_weight", 0) > 0):
         raise ConfigError("model.head.args.slot_ground: grounds the slots' queries on the grounding rows; needs "
                           "model.head.args.slots and model.head.args.ground_weight too, or set model.head.args.slot_ground=false")
+    if where == "model.head" and component.args.get("slot_order") and component.args.get("slots", 0) < 2:
+        raise ConfigError("model.head.args.slot_order: compares the slots' places in the question and in time; needs "
+                          "model.head.args.slots of at least 2, or set model.head.args.slot_order=false")
     if where == "model.head" and component.args.get("slots", 0) > 0 and cfg.model.fusion.name == "separate":
         raise ConfigError("model.head.args.slots: reads the question's fused words, which the separate fusion "
                           "does not keep; use cross_attn, concat, attention or late_concat")
