@@ -131,12 +131,15 @@ def test_qa_grounding_overfits_where_each_text_happens():
     overfit(head, fused, batch, lambda h: torch.equal(h(fused, batch).ground > 0, expected))
 
 
-def test_qa_slots_by_hand():
+@pytest.mark.parametrize("slot_order", [False, True])
+def test_qa_slots_by_hand(slot_order):
     """``slots``: the classifier reads the pooled vector, then per slot the frames weighted by the
     softmax over the valid frames of the FiLM grounding logit of the slot's attention pooling of
-    the text tokens, then per slot that softmax's expected time ((k + 0.5) / n for frame k of n)."""
+    the text tokens, then per slot that softmax's expected time ((k + 0.5) / n for frame k of n).
+    ``slot_order`` adds each slot's expected place in the question ((k + 0.5) / n for word k of
+    n, weighted by its attention over the words) and (place 0 - place 1) x (time 0 - time 1)."""
     torch.manual_seed(0)
-    head = QAHead(dim=D, num_answers=K, hidden_dim=0, dropout=0.0, slots=2).eval()
+    head = QAHead(dim=D, num_answers=K, hidden_dim=0, dropout=0.0, slots=2, slot_order=slot_order).eval()
     frames, words = 4, 3
     gen = torch.Generator().manual_seed(2)
     tokens = torch.randn(2, frames + words, D, generator=gen)
@@ -151,48 +154,21 @@ def test_qa_slots_by_hand():
         for row, (num_frames, num_words) in enumerate([(4, 3), (3, 2)]):
             frame_tokens, text = tokens[row, :num_frames], tokens[row, frames : frames + num_words]
             expected = [fused.pooled[row]]
-            times = []
-            for slot in range(2):
-                query = torch.softmax(head.slot_score(text)[:, slot], dim=0) @ text
-                film = frame_tokens * (1 + head.ground_scale(query)) + head.ground_shift(query)
-                weights = torch.softmax(head.ground_out(film).squeeze(-1), dim=0)
-                expected.append(weights @ frame_tokens)
-                times.append(weights @ ((torch.arange(num_frames) + 0.5) / num_frames))
-            torch.testing.assert_close(read[0][row], torch.cat(expected + [torch.stack(times)]))
-    with pytest.raises(ValueError, match="keeps no text tokens"):
-        head(dataclasses.replace(fused, text_tokens=0), batch)
-
-
-def test_qa_slot_order_by_hand():
-    """``slot_order``: after the slots' frames and times, each slot's expected place in the question
-    ((k + 0.5) / n for word k of n, weighted by the slot's attention over the words) and, per pair
-    of slots, (place 0 - place 1) x (time 0 - time 1); needs two slots."""
-    torch.manual_seed(0)
-    head = QAHead(dim=D, num_answers=K, hidden_dim=0, dropout=0.0, slots=2, slot_order=True).eval()
-    frames, words = 4, 3
-    gen = torch.Generator().manual_seed(2)
-    tokens = torch.randn(2, frames + words, D, generator=gen)
-    mask = torch.ones(2, frames + words, dtype=torch.bool)
-    mask[1, -1] = False  # row 1: two words
-    fused = Fused(tokens=tokens, mask=mask, pooled=torch.randn(2, D, generator=gen), text_tokens=words)
-    read = []
-    head.classifier.register_forward_hook(lambda module, args, out: read.append(args[0]))
-    batch = VideoBatch(video_ids=["a", "b"], frame_mask=torch.ones(2, frames, dtype=torch.bool))
-    with torch.no_grad():
-        head(fused, batch)
-        for row, num_words in enumerate([3, 2]):
-            frame_tokens, text = tokens[row, :frames], tokens[row, frames : frames + num_words]
-            places, times = [], []
+            times, places = [], []
             for slot in range(2):
                 reads = torch.softmax(head.slot_score(text)[:, slot], dim=0)
                 places.append(reads @ ((torch.arange(num_words) + 0.5) / num_words))
                 query = reads @ text
                 film = frame_tokens * (1 + head.ground_scale(query)) + head.ground_shift(query)
                 weights = torch.softmax(head.ground_out(film).squeeze(-1), dim=0)
-                times.append(weights @ ((torch.arange(frames) + 0.5) / frames))
-            agree = (places[0] - places[1]) * (times[0] - times[1])
-            torch.testing.assert_close(read[0][row, -3:], torch.stack([*places, agree]))
-            torch.testing.assert_close(read[0][row, -5:-3], torch.stack(times))
+                expected.append(weights @ frame_tokens)
+                times.append(weights @ ((torch.arange(num_frames) + 0.5) / num_frames))
+            expected.append(torch.stack(times))
+            if slot_order:
+                expected.append(torch.stack([*places, (places[0] - places[1]) * (times[0] - times[1])]))
+            torch.testing.assert_close(read[0][row], torch.cat(expected))
+    with pytest.raises(ValueError, match="keeps no text tokens"):
+        head(dataclasses.replace(fused, text_tokens=0), batch)
     with pytest.raises(ValueError, match="slot_order"):
         QAHead(dim=D, num_answers=K, slots=1, slot_order=True)
 
