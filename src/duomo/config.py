@@ -218,7 +218,8 @@ class RunConfig:
             if getattr(self.train, key) < 1:
                 raise ConfigError(f"train.{key}: must be at least 1, got {getattr(self.train, key)}")
         if not 0 < self.train.pretrain_unsaid_weight <= 1:
-            raise ConfigError(f"train.pretrain_unsaid_weight: must be in (0, 1], got {self.train.pretrain_unsaid_weight}")
+            raise ConfigError(f"train.pretrain_unsaid_weight: must be in (0, 1], "
+                              f"got {self.train.pretrain_unsaid_weight}")
         if self.model.dim < 1:
             raise ConfigError("model.dim: must be positive")
         if self.model.video_tokens not in VIDEO_TOKENS:

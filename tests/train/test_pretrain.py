@@ -129,7 +129,8 @@ def test_pretraining_reads_its_batch_and_frames_from_the_config(world):
     seen, progress = [], []
     trunk = model.video.trunk_images
     model.video.trunk_images = lambda x: (seen.append(x.shape[0]), trunk(x))[1]
-    pretrain_frame_encoder(model, cfg, records, stamps, epochs=2, on_progress=lambda done, total: progress.append(total))
+    pretrain_frame_encoder(model, cfg, records, stamps, epochs=2,
+                           on_progress=lambda done, total: progress.append(total))
     steps = -(-len(records) // 3)
     assert progress == [2 * steps] * (2 * steps)
     assert seen[0] == 3 * 2 and sum(seen) == 2 * 2 * len(records)  # 3 videos a step, 2 frames each

@@ -133,9 +133,10 @@ def pretrain_frame_encoder(model: VideoTextModel, cfg: RunConfig, records: list[
                            stamps: dict[str, str], epochs: int,
                            on_progress: Callable[[int, int], None] | None = None) -> dict:
     """Train ``model.video`` (in place) for ``epochs`` passes over ``records`` to predict each
-    video's target words from ``train.pretrain_video_frames`` random frames of it (their tokens as the task
-    sees them, ``model.frame_tokens``, max-pooled over the frames, a linear layer, binary
-    cross-entropy); ``model.cell_pool``, when there is one, trains with it. Returns {"words",
+    video's target words from ``train.pretrain_video_frames`` random frames of it (their tokens
+    as the task sees them, ``model.frame_tokens``, max-pooled over the frames, a linear layer,
+    binary cross-entropy, ``weighted_bce``), ``train.pretrain_video_batch`` videos a step;
+    ``model.cell_pool``, when there is one, trains with it. Returns {"words",
     "epochs", "seconds", "loss"}."""
     started = time.monotonic()
     records = [r for r in records if r.video_id in stamps]
@@ -165,7 +166,8 @@ def pretrain_frame_encoder(model: VideoTextModel, cfg: RunConfig, records: list[
         for step, start in enumerate(range(0, len(records), tc.pretrain_video_batch)):
             chunk = order[start : start + tc.pretrain_video_batch]
             # in time order, as the task sees them (``model.cell_motion`` reads the change from the one before)
-            picks = np.stack([frames[i][np.sort(rng.integers(0, len(frames[i]), tc.pretrain_video_frames))] for i in chunk])
+            picks = np.stack([frames[i][np.sort(rng.integers(0, len(frames[i]), tc.pretrain_video_frames))]
+                              for i in chunk])
             x = torch.from_numpy(picks).permute(0, 1, 4, 2, 3).float().div_(255.0)  # (B, k, 3, H, W)
             x = _shift(x, rng)
             y = torch.from_numpy(targets[chunk])
