@@ -17,10 +17,10 @@ words (and pairs) as targets, the qa preset's encoder after 12 epochs names the 
 no better than at its random start (linear probe, ``bench/frame_encoder.py --probe``: all shapes
 right in 10% of frames, colours 54%); with the answers' it names them in 58% (colours 98%).
 
-Three settings teach the encoder more (``bench/README.md``, probes of the pre-trained encoder;
-the retrieval preset uses all three). With ``train.pretrain_said_labels`` the answers still
-choose the targets, but a video's captions also say whether it shows one: an answer names one
-object ("red star"), a caption most of them. ``train.pretrain_unsaid_weight`` < 1 weighs a
+Three settings teach the encoder more (``bench/README.md``, probes of the pre-trained
+encoder; the retrieval and caption presets use all three). With ``train.pretrain_said_labels``
+the answers still choose the targets, but a video's captions also say whether it shows one: an
+answer names one object ("red star"), a caption most of them. ``train.pretrain_unsaid_weight`` < 1 weighs a
 target no text says less in the loss, since unsaid is not absent. And the encoder learns with
 steps more than with frames: 24 epochs of 2 frames from each of 16 videos a step
 (``train.pretrain_video_frames``, ``train.pretrain_video_batch``) teach it far more than 12 of 4
