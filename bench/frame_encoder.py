@@ -156,17 +156,24 @@ def probe_run(run_dir: Path, data: tuple, seed: int) -> dict:
         encoder = build_model(cfg, vocab=["<pad>", "<unk>", "<bos>", "<eos>"], num_outputs=2).video
         if start == "trained":
             encoder.load_state_dict(trained)
-        encoder.eval()
-        for name, features in encoder_features(encoder, data[0]).items():
-            if name == "cells":
-                results[f"{start} {name}"] = cell_probe(features, data[1], data[2])
-                what = f"MLP per grid cell, max over cells ({features.shape[1]} x {features.shape[2]})"
-            else:
-                results[f"{start} {name}"] = linear_probe(features, data[1], data[2])
-                what = f"{name} ({features.shape[1]} wide)"
-            r = results[f"{start} {name}"]
-            print(f"{start} encoder, {what}: shapes all right {r['shapes_all_right']:.3f}, colours all right "
-                  f"{r['colors_all_right']:.3f}, pairs all right {r['pairs_all_right']:.3f}", flush=True)
+        results.update(probe_encoder(encoder.eval(), data, start))
+    return results
+
+
+def probe_encoder(encoder: torch.nn.Module, data: tuple, start: str) -> dict:
+    """{"<start> <part>": scores} of the probes on each part of ``encoder``'s features
+    (``encoder_features``): the per-cell MLP on the cells, a linear probe on the rest; printed too."""
+    results = {}
+    for name, features in encoder_features(encoder, data[0]).items():
+        if name == "cells":
+            r = cell_probe(features, data[1], data[2])
+            what = f"MLP per grid cell, max over cells ({features.shape[1]} x {features.shape[2]})"
+        else:
+            r = linear_probe(features, data[1], data[2])
+            what = f"{name} ({features.shape[1]} wide)"
+        results[f"{start} {name}"] = r
+        print(f"{start} encoder, {what}: shapes all right {r['shapes_all_right']:.3f}, colours all right "
+              f"{r['colors_all_right']:.3f}, pairs all right {r['pairs_all_right']:.3f}", flush=True)
     return results
 
 
@@ -190,14 +197,7 @@ def pretrain_and_probe(manifest: Path, epochs: int | None, overrides: list[str],
                         frame_words=len(vocab.frame_words))
     note = pretrain_frame_encoder(model, cfg, records, stamps, epochs or cfg.train.pretrain_video_epochs)
     print(f"pre-trained on {note['words']} words for {note['epochs']} epochs in {note['seconds']:.0f} s", flush=True)
-    encoder = model.video.eval()
-    results = {"pretrain": note}
-    for name, features in encoder_features(encoder, data[0]).items():
-        r = cell_probe(features, data[1], data[2]) if name == "cells" else linear_probe(features, data[1], data[2])
-        results[f"pretrained {name}"] = r
-        print(f"pre-trained encoder, {name}: shapes all right {r['shapes_all_right']:.3f}, colours all right "
-              f"{r['colors_all_right']:.3f}, pairs all right {r['pairs_all_right']:.3f}", flush=True)
-    return results
+    return {"pretrain": note, **probe_encoder(model.video.eval(), data, "pretrained")}
 
 
 def cell_probe(cells: torch.Tensor, y: torch.Tensor, train: torch.Tensor, hidden: int = 128,

@@ -84,9 +84,11 @@ def _pairs(texts: list[list[str]]) -> set[str]:
 
 def _texts_words(record: VideoRecord) -> list[list[str]]:
     texts = [*record.labels, *(qa.answer for qa in record.qa), *(t.answer for d in record.dialog for t in d)]
-    if not texts:
-        texts = [*record.captions, *(s.caption for s in record.segments if s.caption)]
-    return _split(texts)
+    return _split(texts or _captions(record))
+
+
+def _captions(record: VideoRecord) -> list[str]:
+    return [*record.captions, *(s.caption for s in record.segments if s.caption)]
 
 
 def _split(texts: list[str]) -> list[list[str]]:
@@ -98,7 +100,7 @@ def said_words(record: VideoRecord) -> set[str]:
     captions and segment captions too. Which words are targets comes from the short texts
     (``video_words``); whether a video shows one comes from all it says. An answer names one
     object of the video, a caption most of them ("a red star spins beside a blue square")."""
-    texts = [*_texts_words(record), *_split([*record.captions, *(s.caption for s in record.segments if s.caption)])]
+    texts = [*_texts_words(record), *_split(_captions(record))]
     return _words(texts) | _pairs(texts)
 
 
