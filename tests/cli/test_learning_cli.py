@@ -85,6 +85,12 @@ def test_a_mistyped_setting_names_the_right_one(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+def test_a_missing_manifest_gives_one_line_and_leaves_no_run_folder(tmp_path):
+    result = duomo("train", "qa", "--data", tmp_path / "nope.jsonl", "--out", tmp_path / "run")
+    assert_one_line_error(result, "train", "nope.jsonl")
+    assert not (tmp_path / "run").exists()
+
+
 def test_resume_on_an_empty_folder_gives_one_line(tmp_path):
     (tmp_path / "run").mkdir()
     result = duomo("train", "qa", "--data", tmp_path / "manifest.jsonl", "--out", tmp_path / "run", "--resume")

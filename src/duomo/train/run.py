@@ -168,13 +168,13 @@ def fit(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False,
     elif (out / "last.pt").exists():
         raise DatasetError(f"{out}: already holds a run; pass --resume to continue it, or choose another --out")
     check(cfg)
-    out.mkdir(parents=True, exist_ok=True)
     records = load_manifest(cfg.data.manifest)
     train_records = split_records(records, "train")
     val_records = split_records(records, "val")
     if not train_records:
         raise DatasetError(f"{cfg.data.manifest}: the train split is empty")
     vocab = TaskVocab.load(out / "vocab.json") if resume else build_vocab(train_records, cfg)
+    out.mkdir(parents=True, exist_ok=True)  # only once the manifest and its vocabulary are known good
     save_config(cfg, out / "config.yaml")
     vocab.save(out / "vocab.json")
 
