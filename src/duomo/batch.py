@@ -51,6 +51,9 @@ class VideoBatch:
     """(B, S) bool."""
     spans: Tensor | None = None
     """(B, 2) float: each row's target [start, end] as fractions of its video's duration (moment retrieval)."""
+    slot_spans: Tensor | None = None
+    """(B, S, 2) float: the span each of a pair grounding row's first S slots must find, as
+    fractions (the qa head's ``pair_ground``); nan on other rows. Set only with ``spans``."""
     importance: Tensor | None = None
     """(B, T) float: the true importance at each frame's time (summarization)."""
     frame_times: Tensor | None = None

@@ -166,3 +166,19 @@ def test_cached_sound_tokens_instead_of_the_spectrogram_padded_with_a_mask():
     assert batch.audio is None and batch.sound.dtype == torch.float32
     assert batch.sound.tolist() == [[[0, 1], [2, 3], [4, 5]], [[7, 8], [0, 0], [0, 0]]]
     assert batch.sound_mask.tolist() == [[True, True, True], [True, False, False]]
+
+
+def test_qa_grounding_and_pair_grounding_spans_as_fractions_nan_elsewhere():
+    """A grounding row's span and a pair grounding row's two spans, as fractions of the video's
+    duration (clipped to [0, 1]); nan on the rows without them; no slot_spans without pair rows."""
+    answer = Row(text_ids=[5], label=1)
+    ground = Row(text_ids=[6], span=(1.0, 3.0), duration_sec=4.0)
+    pair = Row(text_ids=[7], slot_spans=((2.0, 4.0), (0.0, 5.0)), duration_sec=4.0)
+    batch = collate([item("a", [answer, ground]), item("b", [pair])], task="qa", num_outputs=4)
+    nan = float("nan")
+    torch.testing.assert_close(batch.spans, torch.tensor([[nan, nan], [0.25, 0.75], [nan, nan]]), equal_nan=True)
+    torch.testing.assert_close(batch.slot_spans, torch.tensor([[[nan, nan]] * 2, [[nan, nan]] * 2,
+                                                              [[0.5, 1.0], [0.0, 1.0]]]), equal_nan=True)
+    only_pairs = collate([item("b", [pair])], task="qa", num_outputs=4)
+    assert torch.isnan(only_pairs.spans).all() and only_pairs.slot_spans.shape == (1, 2, 2)
+    assert collate([item("a", [answer, ground])], task="qa", num_outputs=4).slot_spans is None

@@ -237,6 +237,39 @@ def test_qa_grounding_rows_only_in_training_and_their_words_in_the_vocabulary():
     assert build_vocab(records, run_config("qa")).tokenizer.words == SPECIALS + ["?", "what", "color", "is", "it", "now", "shape"]
 
 
+def test_qa_pair_grounding_rows_name_two_events_in_a_seeded_order():
+    """``pair_ground``: training adds, for each grounded segment and the next, one row whose text
+    joins their captions by the given words, in an order a coin seeded by train.seed, the video and
+    the pair chooses, with the two spans in the order the text names them; a pair of one caption
+    twice is left out; the joining words join the vocabulary; evaluation has none of these rows."""
+    segments = (Segment(0.5, 1.5, "the disc sinks"), Segment(1.0, 3.0, "the bar spins"),
+                Segment(2.0, 2.5, "the bar spins"), Segment(3.0, 3.0, "empty span"))
+    records = [replace(QA_TRAIN[0], segments=segments, extra={"duration": 4.0}), QA_TRAIN[1]]
+    args = {"ground_weight": 1.0, "slots": 2, "slot_ground": True, "pair_ground": "together with"}
+    cfg = run_config("qa")
+    cfg = replace(cfg, model=replace(cfg.model, head=replace(cfg.model.head, args=args)))
+    vocab = build_vocab(records, cfg)
+    assert {"together", "with", "disc", "bar"} <= set(vocab.tokenizer.words)
+    rows = make_rows(records[0], cfg, vocab, train=True)
+    assert [r.qa_type for r in rows] == ["color", "shape", "ground", "ground", "ground", "ground_pair"]
+    pair = rows[-1]
+    assert pair.label == -100 and pair.span is None and pair.duration_sec == 4.0
+    disc, bar = ((0.5, 1.5), "the disc sinks"), ((1.0, 3.0), "the bar spins")
+    (first_span, first), (second_span, second) = (disc, bar) if pair.slot_spans[0] == (0.5, 1.5) else (bar, disc)
+    assert pair.slot_spans == (first_span, second_span)
+    assert pair.question == f"{first} together with {second}"
+    assert pair.text_ids == vocab.tokenizer.encode(pair.question)
+    # the coin: the same for the same seed, and both orders happen across videos
+    again = make_rows(records[0], cfg, vocab, train=True)[-1]
+    assert again == pair
+    firsts = {make_rows(replace(records[0], video_id=f"v{i}"), cfg, vocab, train=True)[-1].slot_spans[0]
+              for i in range(16)}
+    assert firsts == {(0.5, 1.5), (1.0, 3.0)}
+    assert [r.qa_type for r in make_rows(records[0], cfg, vocab, train=False)] == ["color", "shape"]
+    plain = replace(cfg, model=replace(cfg.model, head=replace(cfg.model.head, args={"ground_weight": 1.0})))
+    assert "ground_pair" not in [r.qa_type for r in make_rows(records[0], plain, build_vocab(records, plain), train=True)]
+
+
 def test_qa_unknown_answer_kept_at_eval_dropped_at_train():
     cfg = run_config("qa")
     vocab = build_vocab(QA_TRAIN, cfg)

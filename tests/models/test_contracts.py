@@ -680,6 +680,12 @@ def test_slots_refuse_models_without_frame_tokens_or_fused_words():
     with pytest.raises(ConfigError, match=r"^model\.head\.args\.slot_order: compares the slots' places .*"
                                           r"or set model\.head\.args\.slot_order=false$"):
         build.check(load_config("qa", None, ["model.head.args.slots=1", "model.head.args.slot_order=true"]))
+    with pytest.raises(ConfigError, match=r"^model\.head\.args\.pair_ground: grounds slots 1 and 2 .*"
+                                          r"or leave model\.head\.args\.pair_ground unset$"):
+        build.check(load_config("qa", None, ["model.head.args.slot_ground=false", "model.head.args.pair_ground=and"]))
+    with pytest.raises(ConfigError, match=r"^model\.head\.args\.pair_ground: the words that join .*not True$"):
+        build.check(load_config("qa", None, ["model.head.args.pair_ground=true"]))
+    build.check(load_config("qa", None, ["model.head.args.pair_ground=and"]))
     with pytest.raises(ConfigError, match=r"^model\.head\.args\.slots: reads the question's fused words, which the "
                                           r"separate fusion does not keep"):
         build.check(load_config("qa", None, ["model.head.args.slots=2", "model.fusion=separate"]))

@@ -197,6 +197,35 @@ def test_qa_slot_grounding_loss_by_hand():
         QAHead(dim=D, num_answers=K, slots=2, slot_ground=True)
 
 
+def test_qa_pair_grounding_loss_by_hand():
+    """``pair_ground``: a pair grounding row adds, times ``ground_weight``, the binary cross-entropy
+    of slot k's grounding logits against the k-th of its spans, averaged over both slots' frames;
+    its pooled vector is not grounded (its span is nan); other rows are left alone."""
+    torch.manual_seed(0)
+    head = QAHead(dim=D, num_answers=K, hidden_dim=0, dropout=0.0, ground_weight=0.5, slots=2, slot_ground=True,
+                  pair_ground="and")
+    frames, words = 4, 3
+    fused = Fused(tokens=torch.randn(2, frames + words, D), mask=torch.ones(2, frames + words, dtype=torch.bool),
+                  pooled=torch.randn(2, D), text_tokens=words)
+    nan = [float("nan")] * 2
+    # row 0 answers 3; row 1 names an event in frame 3 first, then one in frames 0 and 1
+    batch = VideoBatch(video_ids=["a"], frame_mask=torch.ones(1, frames, dtype=torch.bool),
+                       rows=torch.tensor([0, 0]), labels=torch.tensor([3, -100]),
+                       spans=torch.tensor([nan, nan]), slot_spans=torch.tensor([[nan, nan], [[0.75, 1.0], [0.0, 0.5]]]))
+    with torch.no_grad():
+        out = head(fused, batch)
+        assert out.ground.shape == (2, 3, frames)
+        inside = torch.tensor([[0.0, 0.0, 0.0, 1.0], [1.0, 1.0, 0.0, 0.0]])
+        bce = F.binary_cross_entropy_with_logits(out.ground[1, 1:], inside)
+        answer = -torch.log_softmax(out.logits[0], dim=0)[3]
+        torch.testing.assert_close(head.loss(out, batch), answer + 0.5 * bce)
+        without = dataclasses.replace(batch, slot_spans=None)
+        torch.testing.assert_close(head.loss(out, without), answer)
+    for kwargs in ({"slots": 2}, {"slots": 1, "slot_ground": True}):
+        with pytest.raises(ValueError, match="pair_ground"):
+            QAHead(dim=D, num_answers=K, ground_weight=0.5, pair_ground="and", **kwargs)
+
+
 def test_qa_slots_learn_which_named_event_comes_first():
     """Before or after: two events among three kinds happen at two of six frames, the question's
     two words name them (word codes differ from frame codes; a position code tells the words

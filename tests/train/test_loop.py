@@ -291,3 +291,24 @@ def test_neighbour_batches_resume_mid_epoch_with_the_order_they_started(manifest
 def test_neighbour_batches_need_the_retrieval_head(manifest):
     with pytest.raises(ConfigError, match=r"^train\.neighbour_batches: groups videos by the retrieval head's "):
         build.check(tiny(manifest, "train.neighbour_batches=4"))
+
+
+def test_pair_grounding_rows_reach_the_head_in_training(manifest, tmp_path, monkeypatch):
+    """``pair_ground`` on the qa preset: the joining word joins the vocabulary and training batches
+    carry pair grounding rows (their slot spans) into the head's pair loss, a finite one."""
+    from duomo.models.heads.qa import QAHead
+    seen = []
+    pair_loss = QAHead.pair_loss
+
+    def counting(self, slots, slot_spans, frame_mask):
+        value = pair_loss(self, slots, slot_spans, frame_mask)
+        seen.append((int((~torch.isnan(slot_spans[:, 0, 0])).sum()), float(value.detach())))
+        return value
+
+    monkeypatch.setattr(QAHead, "pair_loss", counting)
+    grounding = ["model.head.args.ground_weight=1.0", "model.head.args.slots=2", "model.head.args.slot_ground=true",
+                 "model.head.args.pair_ground=alongside"]
+    run = fit(tiny(manifest, *grounding), tmp_path / "run").out_dir
+    assert "alongside" in TaskVocab.load(run / "vocab.json").tokenizer.words
+    assert sum(rows for rows, _ in seen) > 0 and all(np.isfinite(value) for _, value in seen)
+    assert all(value > 0 for rows, value in seen if rows)

@@ -59,9 +59,13 @@ def collate(items: list[VideoItem], *, task: str, num_outputs: int = 0, multi_la
         batch.choice_mask = choice_mask
         batch.qa_types = [row.qa_type for row in rows]
         batch.turn_idx = [row.turn_idx for row in rows]
-        if any(row.span is not None for row in rows):  # grounding rows (the qa head's ground_weight); nan elsewhere
+        if any(row.span is not None or row.slot_spans for row in rows):  # grounding rows (ground_weight); nan elsewhere
             batch.spans = torch.tensor([_fractions(row.span, row.duration_sec) if row.span is not None
                                         else (float("nan"),) * 2 for row in rows], dtype=torch.float32)
+        if slots := max((len(row.slot_spans) for row in rows), default=0):  # pair grounding rows (pair_ground)
+            nan = ((float("nan"),) * 2,) * slots
+            batch.slot_spans = torch.tensor([[_fractions(span, row.duration_sec) for span in row.slot_spans]
+                                             if row.slot_spans else nan for row in rows], dtype=torch.float32)
     elif task == "caption":
         if rows and rows[0].target_ids:
             batch.target_ids, batch.target_mask = _pad([row.target_ids for row in rows])

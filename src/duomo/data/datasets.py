@@ -8,6 +8,7 @@ list of items into one VideoBatch, so each video is encoded once per step.
 from __future__ import annotations
 
 import json
+import random
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,6 +76,8 @@ def build_vocab(records: list[VideoRecord], cfg: RunConfig) -> TaskVocab:
     texts = [text for record in records for text in task_texts(record, task)]
     if task in ("qa", "dialog") and cfg.model.head.args.get("ground_weight", 0) > 0:  # the grounding rows' words
         texts += [s.caption for record in records for s in grounded_segments(record)]
+        if joiner := cfg.model.head.args.get("pair_ground", ""):  # the words joining a pair grounding row's captions
+            texts += [joiner for record in records if len(grounded_segments(record)) > 1]
     tokenizer = WordTokenizer.build(texts, min_count=cfg.data.min_word_count)
     vocab = TaskVocab(tokenizer)
     if task == "qa":
@@ -183,7 +186,9 @@ class Row:
     question: str = ""
     """The question, dialog history, or retrieval query as text."""
     span: tuple[float, float] | None = None
-    """Moment retrieval target [start_sec, end_sec]."""
+    """Moment retrieval target [start_sec, end_sec] (and a qa grounding row's)."""
+    slot_spans: tuple[tuple[float, float], ...] = ()
+    """A qa pair grounding row's spans, one per slot, in the order its text names them."""
     duration_sec: float = 0.0
     """Duration of the row's video (moment retrieval: the frames span 0 .. duration_sec uniformly)."""
     importance: list[float] = field(default_factory=list)
@@ -224,6 +229,30 @@ def grounding_rows(record: VideoRecord, cfg: RunConfig, vocab: TaskVocab) -> lis
                 span=(s.start_sec, s.end_sec), duration_sec=duration, qa_type="ground") for s in segments]
 
 
+def pair_grounding_rows(record: VideoRecord, cfg: RunConfig, vocab: TaskVocab) -> list[Row]:
+    """The qa head's pair grounding rows (``pair_ground``): each of ``grounded_segments`` with the
+    next one, their captions joined by the ``pair_ground`` words in an order a coin seeded by
+    ``train.seed``, the video and the pair chooses, and their two spans in the order the text names
+    them: slot 1 must find the event named first, slot 2 the one named second. Pairs of one caption
+    twice are left out; type "ground_pair", no answer."""
+    joiner = cfg.model.head.args.get("pair_ground", "")
+    segments = grounded_segments(record)
+    if not joiner or len(segments) < 2:
+        return []
+    duration = manifest_duration(record)
+    rows = []
+    for i, (first, second) in enumerate(zip(segments, segments[1:])):
+        if first.caption == second.caption:
+            continue
+        if random.Random(f"{cfg.train.seed}:{record.video_id}:{i}").random() < 0.5:
+            first, second = second, first
+        text = f"{first.caption} {joiner} {second.caption}"
+        rows.append(Row(text_ids=vocab.tokenizer.encode(text, cfg.data.max_text_len) or [SEP], question=text,
+                        slot_spans=((first.start_sec, first.end_sec), (second.start_sec, second.end_sec)),
+                        duration_sec=duration, qa_type="ground_pair"))
+    return rows
+
+
 def manifest_duration(record: VideoRecord) -> float:
     """The video's duration in seconds: the manifest's ``duration`` when it gives a positive one,
     else probed from the file."""
@@ -262,6 +291,7 @@ def make_rows(record: VideoRecord, cfg: RunConfig, vocab: TaskVocab, *, train: b
                 history.append((turn.question, turn.answer))
     if task in ("qa", "dialog") and train and cfg.model.head.args.get("ground_weight", 0) > 0:
         rows.extend(grounding_rows(record, cfg, vocab))
+        rows.extend(pair_grounding_rows(record, cfg, vocab))
     if task == "caption":
         if train:
             for caption in record.captions:

@@ -156,6 +156,15 @@ def _component(cfg: RunConfig, where: str) -> Component | None:
             component.args.get("slots", 0) > 0 and component.args.get("ground_weight", 0) > 0):
         raise ConfigError("model.head.args.slot_ground: grounds the slots' queries on the grounding rows; needs "
                           "model.head.args.slots and model.head.args.ground_weight too, or set model.head.args.slot_ground=false")
+    joiner = component.args.get("pair_ground", "") if where == "model.head" else ""
+    if not isinstance(joiner, str):
+        raise ConfigError(f"model.head.args.pair_ground: the words that join a pair grounding row's two captions "
+                          f"(such as \"and\"), not {joiner!r}")
+    if where == "model.head" and component.args.get("pair_ground") and not (
+            component.args.get("slot_ground") and component.args.get("slots", 0) >= 2):
+        raise ConfigError("model.head.args.pair_ground: grounds slots 1 and 2 on the two events a pair grounding "
+                          "row names; needs model.head.args.slot_ground and model.head.args.slots of at least 2, "
+                          "or leave model.head.args.pair_ground unset")
     if where == "model.head" and component.args.get("slot_order") and component.args.get("slots", 0) < 2:
         raise ConfigError("model.head.args.slot_order: compares the slots' places in the question and in time; needs "
                           "model.head.args.slots of at least 2, or set model.head.args.slot_order=false")

@@ -27,6 +27,13 @@ their difference in question position and in time: positive when the question na
 the order they happen. "Does X happen before or after Y?" is then one sign, whichever slot came
 to read X, where from times alone the classifier must first learn which slot is which. On
 SynthWorld it measured no better (QA 0.753, before/after 0.518; README), so no preset uses it.
+With ``pair_ground`` (the words joining two captions, "and") training also has pair grounding
+rows: two events of the video described in one text, "A and B", in either order, and slot k
+grounded on the span of the k-th event named (``batch.slot_spans``, the same loss). The slots
+otherwise learn which part of the question to read from the answers alone, and a question that
+names two events ("does X grow before or after Y moves up?") gives them nothing to tell which
+slot should read which; here slot 1 learns to find what the text names first, slot 2 what it
+names second. Needs ``slot_ground`` (and so ``ground_weight``) and at least 2 slots.
 """
 
 from __future__ import annotations
@@ -48,7 +55,7 @@ class QAHead(nn.Module):
 
     def __init__(self, *, dim: int, num_answers: int, hidden_dim: int = 512, dropout: float = 0.1,
                  label_smoothing: float = 0.0, ground_weight: float = 0.0, slots: int = 0, slot_ground: bool = False,
-                 slot_order: bool = False):
+                 slot_order: bool = False, pair_ground: str = ""):
         super().__init__()
         if slots < 0:
             raise ValueError(f"model.head.args.slots: must be 0 (off) or positive, got {slots}")
@@ -61,6 +68,9 @@ class QAHead(nn.Module):
             raise ValueError("model.head.args.slot_order: compares the slots' places in the question and in time; "
                              "needs at least 2 slots")
         self.slot_order = slot_order
+        if pair_ground and not (slot_ground and slots >= 2):
+            raise ValueError("model.head.args.pair_ground: grounds slots 1 and 2 on the two events a pair "
+                             "grounding row names; needs slot_ground and at least 2 slots")
         width = dim + slots * (dim + 1)  # the pooled vector, then each slot's frames and time
         if slot_order:  # each slot's place in the question, each pair's agreement of question and time order
             width += slots + slots * (slots - 1) // 2
@@ -128,12 +138,14 @@ class QAHead(nn.Module):
                 if answered.any() else out.logits.sum() * 0.0)
         if out.ground is None:
             return loss
+        frame_mask = batch.frame_mask[batch.rows] if batch.rows is not None else batch.frame_mask  # (B, T)
+        if batch.slot_spans is not None and out.ground.dim() == 3:  # pair grounding rows: slot k, the k-th event named
+            loss = loss + self.pair_loss(out.ground[:, 1:], batch.slot_spans, frame_mask)
         spans = batch.spans
         grounded = ~torch.isnan(spans[:, 0])  # rows with a span: the grounding rows
         if not grounded.any():
             return loss
-        mask = batch.frame_mask[batch.rows] if batch.rows is not None else batch.frame_mask  # (B, T)
-        mask = mask[grounded]
+        mask = frame_mask[grounded]
         start, end = span_bins(spans[grounded], mask)
         ground = out.ground[grounded]
         if ground.dim() == 3:  # slot_ground: the pooled vector's logits and each slot's, the same span
@@ -141,6 +153,18 @@ class QAHead(nn.Module):
             start, end = start.repeat_interleave(queries), end.repeat_interleave(queries)
             ground, mask = ground.flatten(0, 1), mask.repeat_interleave(queries, dim=0)
         return loss + self.ground_weight * inside_loss(ground, start, end, mask)
+
+    def pair_loss(self, slots: Tensor, slot_spans: Tensor, frame_mask: Tensor) -> Tensor:
+        """``ground_weight`` times the grounding loss of each pair grounding row's slot k (its
+        logits ``slots`` (B, K, T)) against the k-th span of ``slot_spans`` (B, S, 2), over the
+        rows that have them and their valid frames; 0 when no row has."""
+        paired = ~torch.isnan(slot_spans[:, 0, 0])
+        if not paired.any():
+            return slots.sum() * 0.0
+        count = slot_spans.shape[1]
+        spans, mask = slot_spans[paired].flatten(0, 1), frame_mask[paired].repeat_interleave(count, dim=0)
+        start, end = span_bins(spans, mask)
+        return self.ground_weight * inside_loss(slots[paired, :count].flatten(0, 1), start, end, mask)
 
     def predict(self, out: HeadOutput) -> list[tuple[int, float]]:
         """(answer index, probability) per row, the argmax among the row's allowed answers."""
