@@ -238,10 +238,11 @@ def test_qa_grounding_rows_only_in_training_and_their_words_in_the_vocabulary():
 
 
 def test_qa_pair_grounding_rows_name_two_events_in_a_seeded_order():
-    """``pair_ground``: training adds, for each grounded segment and the next, one row whose text
-    joins their captions by the given words, in an order a coin seeded by train.seed, the video and
-    the pair chooses, with the two spans in the order the text names them; a pair of one caption
-    twice is left out; the joining words join the vocabulary; evaluation has none of these rows."""
+    """``pair_ground``: training adds one row a video whose text joins the captions of two
+    neighbouring grounded segments by the given words, the pair and its order drawn by a generator
+    seeded by train.seed and the video, with the two spans in the order the text names them; a
+    pair of one caption twice is never drawn; the joining words join the vocabulary; evaluation
+    has none of these rows."""
     segments = (Segment(0.5, 1.5, "the disc sinks"), Segment(1.0, 3.0, "the bar spins"),
                 Segment(2.0, 2.5, "the bar spins"), Segment(3.0, 3.0, "empty span"))
     records = [replace(QA_TRAIN[0], segments=segments, extra={"duration": 4.0}), QA_TRAIN[1]]
@@ -266,6 +267,12 @@ def test_qa_pair_grounding_rows_name_two_events_in_a_seeded_order():
               for i in range(16)}
     assert firsts == {(0.5, 1.5), (1.0, 3.0)}
     assert [r.qa_type for r in make_rows(records[0], cfg, vocab, train=False)] == ["color", "shape"]
+    # three distinct events: still one row, two neighbours in either order, every pair drawn somewhere
+    three = replace(records[0], segments=segments[:2] + (Segment(2.0, 2.5, "the disc rises"),))
+    pairs = [make_rows(replace(three, video_id=f"v{i}"), cfg, vocab, train=True)[5:] for i in range(32)]
+    assert all(len(rows) == 1 for rows in pairs)
+    drawn = {frozenset(rows[0].slot_spans) for rows in pairs}
+    assert drawn == {frozenset({(0.5, 1.5), (1.0, 3.0)}), frozenset({(1.0, 3.0), (2.0, 2.5)})}
     plain = replace(cfg, model=replace(cfg.model, head=replace(cfg.model.head, args={"ground_weight": 1.0})))
     assert "ground_pair" not in [r.qa_type for r in make_rows(records[0], plain, build_vocab(records, plain), train=True)]
 
