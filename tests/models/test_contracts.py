@@ -686,6 +686,8 @@ def test_slots_refuse_models_without_frame_tokens_or_fused_words():
     with pytest.raises(ConfigError, match=r"^model\.head\.args\.pair_ground: the words that join .*not True$"):
         build.check(load_config("qa", None, ["model.head.args.pair_ground=true"]))
     build.check(load_config("qa", None, ["model.head.args.pair_ground=and"]))
+    with pytest.raises(ConfigError, match=r"^model\.head\.args\.pair_weight: .* a number >= 0, not -1$"):
+        build.check(load_config("qa", None, ["model.head.args.pair_ground=and", "model.head.args.pair_weight=-1"]))
     with pytest.raises(ConfigError, match=r"^model\.head\.args\.slots: reads the question's fused words, which the "
                                           r"separate fusion does not keep"):
         build.check(load_config("qa", None, ["model.head.args.slots=2", "model.fusion=separate"]))

@@ -198,7 +198,8 @@ def test_qa_slot_grounding_loss_by_hand():
 
 
 def test_qa_pair_grounding_loss_by_hand():
-    """``pair_ground``: a pair grounding row adds, times ``ground_weight``, the binary cross-entropy
+    """``pair_ground``: a pair grounding row adds, times ``pair_weight`` (``ground_weight`` unless
+    given), the binary cross-entropy
     of slot k's grounding logits against the k-th of its spans, averaged over both slots' frames;
     its pooled vector is not grounded (its span is nan); other rows are left alone."""
     torch.manual_seed(0)
@@ -221,6 +222,10 @@ def test_qa_pair_grounding_loss_by_hand():
         torch.testing.assert_close(head.loss(out, batch), answer + 0.5 * bce)
         without = dataclasses.replace(batch, slot_spans=None)
         torch.testing.assert_close(head.loss(out, without), answer)
+        weighted = QAHead(dim=D, num_answers=K, hidden_dim=0, dropout=0.0, ground_weight=0.5, slots=2,
+                          slot_ground=True, pair_ground="and", pair_weight=2.0)
+        weighted.load_state_dict(head.state_dict())
+        torch.testing.assert_close(weighted.loss(weighted(fused, batch), batch), answer + 2.0 * bce)
     for kwargs in ({"slots": 2}, {"slots": 1, "slot_ground": True}):
         with pytest.raises(ValueError, match="pair_ground"):
             QAHead(dim=D, num_answers=K, ground_weight=0.5, pair_ground="and", **kwargs)

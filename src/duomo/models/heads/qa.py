@@ -33,7 +33,8 @@ grounded on the span of the k-th event named (``batch.slot_spans``, the same los
 otherwise learn which part of the question to read from the answers alone, and a question that
 names two events ("does X grow before or after Y moves up?") gives them nothing to tell which
 slot should read which; here slot 1 learns to find what the text names first, slot 2 what it
-names second. Needs ``slot_ground`` (and so ``ground_weight``) and at least 2 slots.
+names second, times ``pair_weight`` (``ground_weight`` unless given). Needs ``slot_ground``
+(and so ``ground_weight``) and at least 2 slots.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ class QAHead(nn.Module):
 
     def __init__(self, *, dim: int, num_answers: int, hidden_dim: int = 512, dropout: float = 0.1,
                  label_smoothing: float = 0.0, ground_weight: float = 0.0, slots: int = 0, slot_ground: bool = False,
-                 slot_order: bool = False, pair_ground: str = ""):
+                 slot_order: bool = False, pair_ground: str = "", pair_weight: float | None = None):
         super().__init__()
         if slots < 0:
             raise ValueError(f"model.head.args.slots: must be 0 (off) or positive, got {slots}")
@@ -71,6 +72,8 @@ class QAHead(nn.Module):
         if pair_ground and not (slot_ground and slots >= 2):
             raise ValueError("model.head.args.pair_ground: grounds slots 1 and 2 on the two events a pair "
                              "grounding row names; needs slot_ground and at least 2 slots")
+        self.pair_weight = ground_weight if pair_weight is None else pair_weight
+        """The pair grounding rows' loss weight (``ground_weight`` unless given)."""
         width = dim + slots * (dim + 1)  # the pooled vector, then each slot's frames and time
         if slot_order:  # each slot's place in the question, each pair's agreement of question and time order
             width += slots + slots * (slots - 1) // 2
@@ -155,7 +158,7 @@ class QAHead(nn.Module):
         return loss + self.ground_weight * inside_loss(ground, start, end, mask)
 
     def pair_loss(self, slots: Tensor, slot_spans: Tensor, frame_mask: Tensor) -> Tensor:
-        """``ground_weight`` times the grounding loss of each pair grounding row's slot k (its
+        """``pair_weight`` times the grounding loss of each pair grounding row's slot k (its
         logits ``slots`` (B, K, T)) against the k-th span of ``slot_spans`` (B, S, 2), over the
         rows that have them and their valid frames; 0 when no row has."""
         paired = ~torch.isnan(slot_spans[:, 0, 0])
@@ -164,7 +167,7 @@ class QAHead(nn.Module):
         count = slot_spans.shape[1]
         spans, mask = slot_spans[paired].flatten(0, 1), frame_mask[paired].repeat_interleave(count, dim=0)
         start, end = span_bins(spans, mask)
-        return self.ground_weight * inside_loss(slots[paired, :count].flatten(0, 1), start, end, mask)
+        return self.pair_weight * inside_loss(slots[paired, :count].flatten(0, 1), start, end, mask)
 
     def predict(self, out: HeadOutput) -> list[tuple[int, float]]:
         """(answer index, probability) per row, the argmax among the row's allowed answers."""
