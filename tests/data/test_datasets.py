@@ -277,6 +277,27 @@ def test_qa_pair_grounding_rows_name_two_events_in_a_seeded_order():
     assert "ground_pair" not in [r.qa_type for r in make_rows(records[0], plain, build_vocab(records, plain), train=True)]
 
 
+def test_grounding_rows_probe_a_video_without_a_manifest_duration_once(monkeypatch):
+    """A record with no ``duration``: its grounding rows and pair grounding row share one probe of
+    the file, and carry the probed duration."""
+    import duomo.data.datasets as datasets
+    probed = []
+
+    def fake_probe(path):
+        probed.append(path)
+        return type("Probed", (), {"duration_sec": 5.0})()
+
+    monkeypatch.setattr(datasets, "probe", fake_probe)
+    segments = (Segment(0.5, 1.5, "the disc sinks"), Segment(1.0, 3.0, "the bar spins"))
+    rec = replace(QA_TRAIN[0], segments=segments)
+    args = {"ground_weight": 1.0, "slots": 2, "slot_ground": True, "pair_ground": "and"}
+    cfg = run_config("qa")
+    cfg = replace(cfg, model=replace(cfg.model, head=replace(cfg.model.head, args=args)))
+    rows = make_rows(rec, cfg, build_vocab([rec], cfg), train=True)
+    assert [r.qa_type for r in rows][2:] == ["ground", "ground", "ground_pair"]
+    assert probed == [rec.video_path] and {r.duration_sec for r in rows[2:]} == {5.0}
+
+
 def test_qa_unknown_answer_kept_at_eval_dropped_at_train():
     cfg = run_config("qa")
     vocab = build_vocab(QA_TRAIN, cfg)

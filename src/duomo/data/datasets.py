@@ -75,9 +75,10 @@ def build_vocab(records: list[VideoRecord], cfg: RunConfig) -> TaskVocab:
         raise DatasetError(f"{cfg.data.manifest}: the train split is empty")
     texts = [text for record in records for text in task_texts(record, task)]
     if task in ("qa", "dialog") and cfg.model.head.args.get("ground_weight", 0) > 0:  # the grounding rows' words
-        texts += [s.caption for record in records for s in grounded_segments(record)]
+        grounded = [grounded_segments(record) for record in records]
+        texts += [s.caption for segments in grounded for s in segments]
         if joiner := cfg.model.head.args.get("pair_ground", ""):  # the words joining a pair grounding row's captions
-            texts += [joiner for record in records if len(grounded_segments(record)) > 1]
+            texts += [joiner for segments in grounded if len(segments) > 1]
     tokenizer = WordTokenizer.build(texts, min_count=cfg.data.min_word_count)
     vocab = TaskVocab(tokenizer)
     if task == "qa":
@@ -220,24 +221,26 @@ def grounded_segments(record: VideoRecord) -> list[Segment]:
 
 def grounding_rows(record: VideoRecord, cfg: RunConfig, vocab: TaskVocab) -> list[Row]:
     """The qa head's grounding rows (``ground_weight``): one per ``grounded_segments``, its text
-    and span, no answer (label -100), type "ground"."""
+    and span, no answer (label -100), type "ground"; then, with ``pair_ground``, the video's pair
+    grounding row (``pair_grounding_rows``)."""
     segments = grounded_segments(record)
     if not segments:
         return []
-    duration = manifest_duration(record)
-    return [Row(text_ids=vocab.tokenizer.encode(s.caption, cfg.data.max_text_len) or [SEP], question=s.caption,
-                span=(s.start_sec, s.end_sec), duration_sec=duration, qa_type="ground") for s in segments]
+    duration = manifest_duration(record)  # probes the file when the manifest gives none: once a video
+    return [*(Row(text_ids=vocab.tokenizer.encode(s.caption, cfg.data.max_text_len) or [SEP], question=s.caption,
+                  span=(s.start_sec, s.end_sec), duration_sec=duration, qa_type="ground") for s in segments),
+            *pair_grounding_rows(record, segments, duration, cfg, vocab)]
 
 
-def pair_grounding_rows(record: VideoRecord, cfg: RunConfig, vocab: TaskVocab) -> list[Row]:
+def pair_grounding_rows(record: VideoRecord, segments: list[Segment], duration: float, cfg: RunConfig,
+                        vocab: TaskVocab) -> list[Row]:
     """The qa head's pair grounding row (``pair_ground``), one per video: two neighbouring
-    ``grounded_segments`` of other captions, their captions joined by the ``pair_ground`` words,
+    ``segments`` (the video's ``grounded_segments``; ``duration`` its length) of other captions, their captions joined by the ``pair_ground`` words,
     the pair and its order drawn by a generator seeded by ``train.seed`` and the video, and their two
     spans in the order the text names them: slot 1 must find the event named first, slot 2 the one
     named second. Type "ground_pair", no answer. One row a video, not one per pair: a row per pair
     made the qa preset's epochs about 1.7 times as long (README)."""
     joiner = cfg.model.head.args.get("pair_ground", "")
-    segments = grounded_segments(record)
     pairs = [(a, b) for a, b in zip(segments, segments[1:]) if a.caption != b.caption]
     if not joiner or not pairs:
         return []
@@ -248,7 +251,7 @@ def pair_grounding_rows(record: VideoRecord, cfg: RunConfig, vocab: TaskVocab) -
     text = f"{first.caption} {joiner} {second.caption}"
     return [Row(text_ids=vocab.tokenizer.encode(text, cfg.data.max_text_len) or [SEP], question=text,
                 slot_spans=((first.start_sec, first.end_sec), (second.start_sec, second.end_sec)),
-                duration_sec=manifest_duration(record), qa_type="ground_pair")]
+                duration_sec=duration, qa_type="ground_pair")]
 
 
 def manifest_duration(record: VideoRecord) -> float:
@@ -289,7 +292,6 @@ def make_rows(record: VideoRecord, cfg: RunConfig, vocab: TaskVocab, *, train: b
                 history.append((turn.question, turn.answer))
     if task in ("qa", "dialog") and train and cfg.model.head.args.get("ground_weight", 0) > 0:
         rows.extend(grounding_rows(record, cfg, vocab))
-        rows.extend(pair_grounding_rows(record, cfg, vocab))
     if task == "caption":
         if train:
             for caption in record.captions:
