@@ -594,6 +594,26 @@ def test_audio_every_parameter_gets_a_gradient_and_round_trips():
     assert torch.equal(encoder(mel, mask)[0], target(mel, mask)[0])
 
 
+def test_audio_convolutions_are_channels_last_and_give_what_the_plain_layout_gives():
+    """The blocks' weights sit in channels-last layout (faster on CPU); a state dict saved in the
+    plain layout loads into it, and the tokens are those of the same encoder laid out plainly."""
+    encoder = make_audio_encoder().eval()
+    convs = [m.weight for m in encoder.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs and all(w.is_contiguous(memory_format=torch.channels_last) for w in convs)
+    assert all(not w.is_contiguous() for w in convs[1:])  # the first reads one channel: both layouts at once
+    plain = make_audio_encoder().eval()
+    plain.blocks.to(memory_format=torch.contiguous_format)
+    plain.load_state_dict(encoder.state_dict())
+    assert all(m.weight.is_contiguous() for m in plain.modules() if isinstance(m, torch.nn.Conv2d))
+    mel, mask = audio_inputs()
+    torch.testing.assert_close(plain(mel, mask)[0], encoder(mel, mask)[0], rtol=1e-5, atol=1e-5)
+    reloaded = make_audio_encoder().eval()
+    reloaded.load_state_dict({k: v.contiguous() for k, v in plain.state_dict().items()})
+    assert all(m.weight.is_contiguous(memory_format=torch.channels_last) for m in reloaded.modules()
+               if isinstance(m, torch.nn.Conv2d))
+    assert torch.equal(reloaded(mel, mask)[0], encoder(mel, mask)[0])
+
+
 @pytest.mark.parametrize("time_stride", [0, 3, 16])
 def test_audio_bad_time_stride(time_stride):
     with pytest.raises(ConfigError, match="time_stride"):

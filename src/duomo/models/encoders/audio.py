@@ -63,6 +63,10 @@ class MelCNNEncoder(nn.Module):
         # give silent tokens the same norm as sounding ones, and a masked mean over a clip would
         # then drown a short beep (the fusion's pre-norm layers rescale tokens anyway).
         self.proj = nn.Linear(c_in * bins, dim)
+        # Convolution weights in channels-last layout: oneDNN then runs the blocks, backward
+        # included, faster on CPU (a QA training step 1.19x -> 1.28x faster with the faster
+        # dropout, bench/train_step.py). Same values, same state dict; loading copies into this layout.
+        self.blocks.to(memory_format=torch.channels_last)
 
     def forward(self, mel: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
         x = (mel - LOG_MEL_CENTER) / LOG_MEL_SCALE * self.band_gain + self.band_shift
