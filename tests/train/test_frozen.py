@@ -224,3 +224,56 @@ def test_train_views_refuse_heads_that_place_frames_in_time(run):
         tiny_config("classify", manifest, "data.train_views=0")
     with pytest.raises(ConfigError, match=r"^data\.train_views: the moment head places its frames in time"):
         check(tiny_config("retrieval", manifest, "data.train_views=2", preset="retrieval_moment"))
+
+
+SOUND_TRAINS = [o for o in FROZEN if o != "model.freeze_audio=true"]
+
+
+def test_freeze_audio_after_trains_the_sound_encoder_then_freezes_and_caches_it(run, tmp_path):
+    """``model.freeze_audio_after=1``: the sound encoder learns in epoch 1 exactly as in a run of
+    one epoch, keeps those weights through epochs 2 and 3 while the rest learns on, and its
+    tokens are cached once, frozen, for the epochs after (read by train and val alike)."""
+    manifest, _ = run
+    one = fit(tiny_config("classify", manifest, *SOUND_TRAINS, "train.epochs=1", "model.freeze_audio_after=1"),
+              tmp_path / "one").out_dir
+    cache = cache_root(tiny_config("classify", manifest).data)
+    folders_before = sorted(p.name for p in cache.iterdir())
+    three = fit(tiny_config("classify", manifest, *SOUND_TRAINS, "train.epochs=3", "model.freeze_audio_after=1"),
+                tmp_path / "three").out_dir
+    cfg = tiny_config("classify", manifest, *SOUND_TRAINS)
+    torch.manual_seed(cfg.train.seed)
+    vocab = TaskVocab.load(three / "vocab.json")
+    start = build_model(cfg, vocab=vocab.tokenizer.words, num_outputs=vocab.num_outputs).state_dict()
+    after_one, after_three = load_checkpoint(one / "last.pt")["model"], load_checkpoint(three / "last.pt")["model"]
+    audio = [n for n in start if n.startswith("audio.") and n.endswith("weight")]
+    assert audio and any(not torch.equal(after_one[n], start[n]) for n in audio)  # it learned in epoch 1
+    for name in (n for n in start if n.startswith("audio.")):
+        assert torch.equal(after_three[name], after_one[name]), name  # and not after
+    assert any(not torch.equal(after_three[n], after_one[n]) for n in start if n.startswith("head."))
+    # one new cache folder: the frozen encoder's tokens (a run of one epoch never froze it)
+    assert len(sorted(p.name for p in cache.iterdir())) == len(folders_before) + 1
+
+
+def test_freeze_audio_after_a_resumed_run_past_it_reads_the_cached_tokens(run, tmp_path):
+    """A run stopped after epoch 2 of 3 and resumed: the encoder stays frozen (the same weights
+    as the run that went straight through, which cached its tokens before epoch 2)."""
+    manifest, _ = run
+    common = [*SOUND_TRAINS, "model.freeze_audio_after=1"]
+    straight = fit(tiny_config("classify", manifest, *common, "train.epochs=3"), tmp_path / "straight").out_dir
+    fit(tiny_config("classify", manifest, *common, "train.epochs=2"), tmp_path / "resumed")
+    resumed = fit(tiny_config("classify", manifest, *common, "train.epochs=3"), tmp_path / "resumed",
+                  resume=True).out_dir
+    a, b = load_checkpoint(straight / "last.pt")["model"], load_checkpoint(resumed / "last.pt")["model"]
+    for name in (n for n in a if n.startswith("audio.")):
+        assert torch.equal(a[name], b[name]), name
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    (["model.freeze_audio_after=-1"], "model.freeze_audio_after: epochs, 0 (never) or more, got -1"),
+    (["model.freeze_audio_after=2", "model.freeze_audio=true"], "frozen from the start"),
+])
+def test_freeze_audio_after_bad_settings_are_one_line_errors(run, overrides, message):
+    manifest, _ = run
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")) as error:
+        tiny_config("classify", manifest, *overrides)
+    assert "\n" not in str(error.value)

@@ -389,6 +389,12 @@ class VideoDataset:
     def num_rows(self) -> int:
         return sum(len(rows) for _, rows in self.items)
 
+    def use_sound(self, sound: dict[str, np.ndarray]) -> None:
+        """Items from now on carry these cached sound tokens (video id -> (A', D)) instead of
+        the log-mel (``model.freeze_audio_after``)."""
+        self.sound = sound
+        self._cache = {vid: Media(frames=media.frames, mel=None) for vid, media in self._cache.items()}
+
     def start_epoch(self, epoch: int) -> None:
         """Items from now on show the views drawn for ``epoch`` (the same for a resumed run)."""
         self.epoch = epoch

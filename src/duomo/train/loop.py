@@ -55,12 +55,14 @@ class TrainResult:
 
 def train(cfg: RunConfig, model: VideoTextModel, train_set: VideoDataset, val_set: VideoDataset | None,
           out_dir: str | Path, vocab: TaskVocab, *, resume: bool = False,
-          on_progress: Callable[[Progress], None] | None = None) -> TrainResult:
+          on_progress: Callable[[Progress], None] | None = None,
+          before_epoch: Callable[[int], None] | None = None) -> TrainResult:
     """Train ``model`` on ``train_set``, validating on ``val_set`` every ``eval_every_epochs``.
 
     Writes into ``out_dir``: ``last.pt`` (every epoch and every ``checkpoint_minutes``),
     ``best.pt`` (best validation ``selection_metric(cfg)``), ``metrics.csv`` and ``learning_curves.png``.
-    With ``resume``, continues from ``last.pt`` at the batch where it stopped.
+    With ``resume``, continues from ``last.pt`` at the batch where it stopped. ``before_epoch``
+    is called with each epoch's index (from 0) before the epoch starts, a resumed one included.
     """
     tc = cfg.train
     out = Path(out_dir)
@@ -112,6 +114,8 @@ def train(cfg: RunConfig, model: VideoTextModel, train_set: VideoDataset, val_se
     last_saved = time.monotonic()
     stopped_early = False
     while epoch < tc.epochs and not stopped_early:
+        if before_epoch:
+            before_epoch(epoch)
         model.train()
         train_set.start_epoch(epoch)
         order = np.random.default_rng(tc.seed + epoch).permutation(len(train_set)).tolist()

@@ -100,10 +100,12 @@ def frozen_sound(model: VideoTextModel, cfg: RunConfig, stamps: dict[str, str],
                      {"args": cfg.model.audio.args, "dim": cfg.model.dim, **mel_key(cfg.data).settings})
     model.audio.eval()
 
+    device = next(model.audio.parameters()).device  # the loop may have moved the model (freeze_audio_after)
+
     def encode(chunk: list[str]) -> list[np.ndarray]:
         mel, mask = pad_sequences([read_cached(cfg.data, vid, stamps[vid]).mel for vid in chunk])
-        tokens, token_mask = model.encode_sound(mel, mask)
-        return [array[valid] for array, valid in zip(tokens.numpy(), token_mask.numpy())]
+        tokens, token_mask = model.encode_sound(mel.to(device), mask.to(device))
+        return [array[valid] for array, valid in zip(tokens.cpu().numpy(), token_mask.cpu().numpy())]
 
     return _cached_outputs(key, cfg, stamps, encode, on_progress)
 
@@ -208,6 +210,19 @@ def fit(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False,
     val_pick = val_records[: cfg.train.max_val_videos] if cfg.train.max_val_videos else val_records
     val_set = VideoDataset(val_pick, cfg, vocab, val_stamps, train=False, features=val_features, sound=sound)
     log.info("train: %d videos, %d rows; val: %d videos", len(train_set), train_set.num_rows, len(val_set))
-    result = train(loop_cfg, model, train_set, val_set, out, vocab, resume=resume, on_progress=on_progress)
+    before_epoch = None
+    if cfg.model.freeze_audio_after and sound is None and model.audio is not None:
+        def before_epoch(epoch: int) -> None:
+            """From epoch ``freeze_audio_after`` on (a resumed run's first one included), the
+            sound encoder is frozen and both sets read its cached tokens."""
+            if epoch < cfg.model.freeze_audio_after or train_set.sound is not None:
+                return
+            model.audio.requires_grad_(False)
+            frozen = frozen_sound(model, cfg, {**train_stamps, **val_stamps})
+            train_set.use_sound(frozen)
+            val_set.use_sound(frozen)
+            log.info("sound encoder frozen after %d epochs; its tokens are cached", epoch)
+    result = train(loop_cfg, model, train_set, val_set, out, vocab, resume=resume, on_progress=on_progress,
+                   before_epoch=before_epoch)
     return FitResult(out, result, len(train_set), train_set.num_rows, len(val_set), failed)
 
