@@ -453,7 +453,7 @@ def test_text_groups_give_the_ungrouped_results(text, fusion):
     cfg.model.fusion = dataclasses.replace(cfg.model.fusion, name=fusion, args={"num_layers": 1, "num_heads": 2}
                                            if fusion in ("concat", "cross_attn") else {})
     cfg.model.head.args["ground_weight"] = 0.0  # the separate fusion leaves no frame tokens to ground in
-    cfg.model.head.args.update(slots=0, slot_ground=False)  # nor words to read slots from
+    cfg.model.head.args.update(slots=0, slot_ground=False, pair_ground="")  # nor words to read slots from
     torch.manual_seed(0)
     model = build.build_model(cfg, vocab=VOCAB, num_outputs=K).eval()
     gen = torch.Generator().manual_seed(3)
@@ -489,7 +489,7 @@ def test_grid_tokens_follow_each_cell_through_time_apart():
     cfg = tiny_config("qa")
     cfg.model.video_tokens = "grid"
     cfg.model.head.args["ground_weight"] = 0.0  # grounding reads one token per frame
-    cfg.model.head.args.update(slots=0, slot_ground=False)  # and so do the slots
+    cfg.model.head.args.update(slots=0, slot_ground=False, pair_ground="")  # and so do the slots
     cfg.data.use_audio = False
     torch.manual_seed(0)
     model = build.build_model(cfg, vocab=VOCAB, num_outputs=K).eval()
