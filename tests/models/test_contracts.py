@@ -658,30 +658,34 @@ def test_place_tokens_need_cell_pool():
         load_config("qa", None, ["model.place_tokens=true", "model.video_tokens=grid"])
 
 
+NO_PAIRS = "model.head.args.pair_ground=''"
+"""The qa preset's pair grounding off, as a user turning its slots off must also do."""
+
+
 def test_grounding_refuses_models_without_one_token_per_frame():
     for overrides in (["model.temporal.name=mean", "model.temporal.args={}"], ["model.video_tokens=grid", "model.cell_pool=0",
                                                                                 "model.cell_motion=false"]):
         with pytest.raises(ConfigError, match=r"^model\.head\.args\.ground_weight: needs one token per frame .*"
                                               r"or set model\.head\.args\.ground_weight=0$"):
             build.check(load_config("qa", None, ["model.head.args.ground_weight=1.0", "model.head.args.slots=0",
-                                                 "model.head.args.slot_ground=false", *overrides]))
+                                                 "model.head.args.slot_ground=false", NO_PAIRS, *overrides]))
     build.check(load_config("qa", None, ["model.head.args.ground_weight=0", "model.head.args.slots=0",
-                                         "model.head.args.slot_ground=false", "model.temporal=mean"]))
+                                         "model.head.args.slot_ground=false", NO_PAIRS, "model.temporal=mean"]))
 
 
 def test_slots_refuse_models_without_frame_tokens_or_fused_words():
     with pytest.raises(ConfigError, match=r"^model\.head\.args\.slots: needs one token per frame .*"
                                           r"or set model\.head\.args\.slots=0$"):
         build.check(load_config("qa", None, ["model.head.args.slots=2", "model.head.args.ground_weight=0",
-                                             "model.head.args.slot_ground=false", "model.temporal=mean"]))
+                                             "model.head.args.slot_ground=false", NO_PAIRS, "model.temporal=mean"]))
     with pytest.raises(ConfigError, match=r"^model\.head\.args\.slot_ground: grounds the slots' queries .*"
                                           r"or set model\.head\.args\.slot_ground=false$"):
-        build.check(load_config("qa", None, ["model.head.args.slots=0"]))
+        build.check(load_config("qa", None, ["model.head.args.slots=0", NO_PAIRS]))
     with pytest.raises(ConfigError, match=r"^model\.head\.args\.slot_order: compares the slots' places .*"
                                           r"or set model\.head\.args\.slot_order=false$"):
-        build.check(load_config("qa", None, ["model.head.args.slots=1", "model.head.args.slot_order=true"]))
+        build.check(load_config("qa", None, ["model.head.args.slots=1", "model.head.args.slot_order=true", NO_PAIRS]))
     with pytest.raises(ConfigError, match=r"^model\.head\.args\.pair_ground: grounds slots 1 and 2 .*"
-                                          r"or leave model\.head\.args\.pair_ground unset$"):
+                                          r"or set model\.head\.args\.pair_ground=''$"):
         build.check(load_config("qa", None, ["model.head.args.slot_ground=false", "model.head.args.pair_ground=and"]))
     with pytest.raises(ConfigError, match=r"^model\.head\.args\.pair_ground: the words that join .*not True$"):
         build.check(load_config("qa", None, ["model.head.args.pair_ground=true"]))

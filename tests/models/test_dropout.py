@@ -44,6 +44,8 @@ def test_seeded_reproducible_and_passes_through_in_eval():
     assert drop.eval()(x) is x
     assert Dropout(0.0).train()(x) is x
     assert torch.equal(Dropout(1.0).train()(x), torch.zeros_like(x))
+    nearly = Dropout(1 - 1e-7).train()(torch.ones(100_000))  # rounds to all but one in 65,536 dropped
+    assert torch.isfinite(nearly).all() and (nearly > 0).sum() < 20
 
 
 def test_gradient_is_the_kept_mask_times_the_scale():

@@ -165,7 +165,7 @@ def _component(cfg: RunConfig, where: str) -> Component | None:
             component.args.get("slot_ground") and component.args.get("slots", 0) >= 2):
         raise ConfigError("model.head.args.pair_ground: grounds slots 1 and 2 on the two events a pair grounding "
                           "row names; needs model.head.args.slot_ground and model.head.args.slots of at least 2, "
-                          "or leave model.head.args.pair_ground unset")
+                          "or set model.head.args.pair_ground=''")
     weight = component.args.get("pair_weight") if where == "model.head" else None
     if weight is not None and (isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0):
         raise ConfigError(f"model.head.args.pair_weight: the pair grounding rows' loss weight, a number >= 0, "
