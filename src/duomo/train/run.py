@@ -211,7 +211,7 @@ def fit(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False,
     val_set = VideoDataset(val_pick, cfg, vocab, val_stamps, train=False, features=val_features, sound=sound)
     log.info("train: %d videos, %d rows; val: %d videos", len(train_set), train_set.num_rows, len(val_set))
     before_epoch = None
-    if cfg.model.freeze_audio_after and sound is None and model.audio is not None:
+    if cfg.model.freeze_audio_after and model.audio is not None:  # the config refuses it with freeze_audio
         def before_epoch(epoch: int) -> None:
             """From epoch ``freeze_audio_after`` on (a resumed run's first one included), the
             sound encoder is frozen and both sets read its cached tokens."""
