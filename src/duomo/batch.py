@@ -97,6 +97,10 @@ class Fused:
     text_tokens: int = 0
     """How many of the last ``tokens`` are the row's text (padded; ``mask`` says which are words);
     0 where the fusion keeps no text tokens (separate) or the rows have no text."""
+    places: Tensor | None = None
+    """(V, T, P, D) each video's frames read place by place (``model.cell_pool``'s readings, before
+    their maximum), one entry per video (rows map through ``VideoBatch.rows``); None without
+    ``cell_pool``. The qa head's ``slot_places`` reads them."""
 
 
 @dataclass

@@ -697,6 +697,44 @@ def test_slots_refuse_models_without_frame_tokens_or_fused_words():
         build.check(load_config("qa", None, ["model.head.args.slots=2", "model.fusion=separate"]))
 
 
+def test_slot_places_refuse_models_without_slots_or_places():
+    for overrides in (["model.head.args.slots=0", "model.head.args.slot_ground=false", NO_PAIRS],
+                      ["model.cell_pool=0", "model.cell_motion=false"]):
+        with pytest.raises(ConfigError, match=r"^model\.head\.args\.slot_places: each slot looks inside .*"
+                                              r"or set model\.head\.args\.slot_places=false$"):
+            build.check(load_config("qa", None, ["model.head.args.slot_places=true", *overrides]))
+    build.check(load_config("qa", None, ["model.head.args.slot_places=true"]))
+
+
+@pytest.mark.parametrize("task", ["qa", "dialog"])
+def test_slot_places_read_the_models_place_readings(task):
+    """``slot_places`` on the qa preset (and the dialog preset with two slots): the model hands the
+    head its place readings (V, T, P, D), the loss is finite and reaches the place query and, through
+    the places, the ``cell_pool`` reading; changing one place of one frame changes what the slots find."""
+    cfg = tiny_config(task)
+    cfg.model.head.args.update(slots=2, slot_places=True)
+    build.check(cfg)
+    torch.manual_seed(0)
+    model = build.build_model(cfg, vocab=VOCAB, num_outputs=K)
+    batch = model_batch(task, cfg)
+    fused = model.fuse(batch)
+    assert fused.places.shape == (2, T, model.video.place_cells, D)
+    loss = model.head.loss(model.head(fused, batch), batch)
+    loss.backward()
+    assert torch.isfinite(loss) and model.head.place_query.weight.grad.abs().sum() > 0
+    assert model.cell_pool.out.weight.grad.abs().sum() > 0
+    model.eval()
+    with torch.no_grad():
+        fused = model.fuse(batch)
+        base = model.head(fused, batch).logits
+        moved = fused.places.clone()
+        moved[1, 0, 0] += torch.linspace(-3.0, 3.0, D)  # video 1 is row 2's only (a shift of every channel alike
+        # would be undone by the head's layer norm)
+        logits = model.head(dataclasses.replace(fused, places=moved), batch).logits
+    changed = (logits - base).abs().amax(dim=1) > 1e-6
+    assert changed.tolist() == [False, False, True]
+
+
 @pytest.mark.parametrize("fusion", ["cross_attn", "concat", "attention", "late_concat"])
 def test_slots_train_with_every_fusion_that_keeps_the_words(fusion):
     """The qa preset with ``slots`` over each fusion: a finite loss and a gradient to the slot scores."""

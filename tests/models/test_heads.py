@@ -269,6 +269,77 @@ def test_qa_slots_learn_which_named_event_comes_first():
         overfit(plain, fused, batch, all_right, max_steps=300)
 
 
+def test_qa_slot_places_by_hand():
+    """``slot_places``: after the slots' frames and times, per slot the places of its row's video
+    (``Fused.places`` through ``batch.rows``, layer-normed), each frame's places weighed by a
+    softmax over them of <projected query, place> / sqrt(D) and the frames by the slot's frame
+    weights; then per slot the best such score over the valid frames' places."""
+    torch.manual_seed(0)
+    head = QAHead(dim=D, num_answers=K, hidden_dim=0, dropout=0.0, slots=2, slot_places=True).eval()
+    frames, words, num_places = 3, 2, 4
+    gen = torch.Generator().manual_seed(5)
+    places = torch.randn(2, frames, num_places, D, generator=gen)  # two videos
+    frame_mask = torch.tensor([[True, True, False], [True, True, True]])  # video 0's last frame is padding
+    rows = torch.tensor([1, 0, 0])
+    tokens = torch.randn(3, frames + words, D, generator=gen)
+    mask = torch.cat([frame_mask[rows], torch.ones(3, words, dtype=torch.bool)], dim=1)
+    fused = Fused(tokens=tokens, mask=mask, pooled=torch.randn(3, D, generator=gen), text_tokens=words, places=places)
+    batch = VideoBatch(video_ids=["a", "b"], frame_mask=frame_mask, rows=rows)
+    read = []
+    head.classifier.register_forward_hook(lambda module, args, out: read.append(args[0]))
+    with torch.no_grad():
+        head(fused, batch)
+        for row in range(3):
+            valid = int(frame_mask[rows[row]].sum())
+            frame_tokens, text = tokens[row, :valid], tokens[row, frames:]
+            own = F.layer_norm(places[rows[row], :valid], (D,), head.place_norm.weight, head.place_norm.bias)
+            found, best = [], []
+            for slot in range(2):
+                query = torch.softmax(head.slot_score(text)[:, slot], dim=0) @ text
+                film = frame_tokens * (1 + head.ground_scale(query)) + head.ground_shift(query)
+                weights = torch.softmax(head.ground_out(film).squeeze(-1), dim=0)  # (valid,)
+                scores = own @ head.place_query(query) / D ** 0.5  # (valid, places)
+                found.append(weights @ torch.einsum("tp,tpd->td", torch.softmax(scores, dim=1), own))
+                best.append(scores.max())
+            torch.testing.assert_close(read[0][row, D + 2 * (D + 1):], torch.cat([*found, torch.stack(best)]))
+    with pytest.raises(ValueError, match="only model.cell_pool gives"):
+        head(dataclasses.replace(fused, places=None), batch)
+    with pytest.raises(ValueError, match="slot_places"):
+        QAHead(dim=D, num_answers=K, slot_places=True)
+
+
+def test_qa_slot_places_learn_which_colour_goes_with_the_shape_asked():
+    """Two objects in each frame, each a shape code plus a colour code at a place of its own; the
+    frame tokens are their sum, the same whichever colour goes with which shape. Asked about one
+    shape (a word code of its own), a head must say its colour: with ``slot_places`` every row is
+    learnt, without it the rows that differ only in the pairing cannot be told apart."""
+    gen = torch.Generator().manual_seed(4)
+    kinds, frames = 3, 2
+    shape_code, colour_code, word_code = (torch.randn(kinds, D, generator=gen) for _ in range(3))
+    rows = [(shapes, colours, asked) for shapes in [(0, 1), (0, 2), (1, 2)] for first in range(kinds)
+            for second in range(kinds) if first != second for colours in [(first, second)] for asked in (0, 1)]
+    places = torch.stack([torch.stack([shape_code[s] + colour_code[c] for s, c in zip(shapes, colours)])
+                          for shapes, colours, _ in rows])  # (V, 2 places, D)
+    places = places.unsqueeze(1).expand(-1, frames, -1, -1).clone()
+    places[:, 1] = places[:, 1].flip(1)  # the objects swap places in the second frame
+    tokens = torch.cat([places.sum(2), torch.stack([word_code[shapes[asked]] for shapes, _, asked in rows])[:, None]], dim=1)
+    labels = torch.tensor([colours[asked] for _, colours, asked in rows])
+    fused = Fused(tokens=tokens, mask=torch.ones(len(rows), frames + 1, dtype=torch.bool), pooled=tokens[:, -1],
+                  text_tokens=1, places=places)
+    batch = VideoBatch(video_ids=[str(i) for i in range(len(rows))], frame_mask=torch.ones(len(rows), frames, dtype=torch.bool),
+                       labels=labels)
+
+    def all_right(h) -> bool:
+        return torch.equal(torch.tensor([i for i, _ in h.predict(h(fused, batch))]), labels)
+
+    torch.manual_seed(0)
+    overfit(QAHead(dim=D, num_answers=K, hidden_dim=32, dropout=0.0, slots=2, slot_places=True), fused, batch,
+            all_right, max_steps=600)
+    torch.manual_seed(0)
+    with pytest.raises(pytest.fail.Exception):
+        overfit(QAHead(dim=D, num_answers=K, hidden_dim=32, dropout=0.0, slots=2), fused, batch, all_right, max_steps=300)
+
+
 def test_qa_predict_keeps_to_each_rows_choices():
     logits = torch.tensor([[9.0, 1.0, 2.0, 0.0],   # best overall is 0, but only 1 and 2 are allowed
                            [0.0, 0.0, 5.0, 1.0]])  # open-ended row: the best of all

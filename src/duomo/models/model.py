@@ -4,6 +4,7 @@ type checkers check it."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Protocol
 
@@ -140,6 +141,13 @@ class VideoTextModel(nn.Module):
 
     def encode_media(self, batch: VideoBatch) -> tuple[Tensor, Tensor]:
         """Video and sound tokens (V, N, D) with mask (V, N), one entry per video."""
+        tokens, mask, _ = self.encode_media_places(batch)
+        return tokens, mask
+
+    def encode_media_places(self, batch: VideoBatch) -> tuple[Tensor, Tensor, Tensor | None]:
+        """``encode_media``'s tokens and mask, and with ``cell_pool`` its place readings of each
+        frame (V, T, P, D), which ``Fused.places`` carries to the head; None without."""
+        readings = None
         if self.grid_tokens:
             tokens, mask = self.encode_cells(batch)
         else:
@@ -166,7 +174,7 @@ class VideoTextModel(nn.Module):
             sound = sound + self.modality[1] + self.time_scale * time_code(valid_fractions(sound_mask), self.dim)
             tokens = torch.cat([tokens, sound], dim=1)
             mask = torch.cat([mask, sound_mask], dim=1)
-        return tokens, mask
+        return tokens, mask, readings
 
     def trunk(self, batch: VideoBatch) -> Tensor:
         """The frame encoder's trunk features (V, T, trunk_dim): the cached ones (``cache_trunk``),
@@ -213,10 +221,14 @@ class VideoTextModel(nn.Module):
         return tokens.reshape(videos, -1, dim), mask.reshape(videos, -1)
 
     def fuse(self, batch: VideoBatch) -> Fused:
-        return self.fuse_media(batch, *self.encode_media(batch))
+        return self.fuse_media(batch, *self.encode_media_places(batch))
 
-    def fuse_media(self, batch: VideoBatch, media: Tensor, media_mask: Tensor) -> Fused:
-        """The fusion of ``encode_media``'s tokens with the rows' text (repeated per row)."""
+    def fuse_media(self, batch: VideoBatch, media: Tensor, media_mask: Tensor, places: Tensor | None = None) -> Fused:
+        """The fusion of ``encode_media``'s tokens with the rows' text (repeated per row), carrying
+        the videos' ``places`` (``encode_media_places``) along."""
+        return dataclasses.replace(self._fuse_media(batch, media, media_mask), places=places)
+
+    def _fuse_media(self, batch: VideoBatch, media: Tensor, media_mask: Tensor) -> Fused:
         if batch.text_ids is None:
             # Captioning and classification read no text: fuse once per video, then repeat per row.
             text = media.new_zeros(media.shape[0], 0, self.dim)
@@ -262,8 +274,8 @@ class VideoTextModel(nn.Module):
         return self.fusion(media, media_mask, text, text_mask)
 
     def forward(self, batch: VideoBatch) -> HeadOutput:
-        media, media_mask = self.encode_media(batch)
-        out = self.head(self.fuse_media(batch, media, media_mask), batch)
+        media, media_mask, places = self.encode_media_places(batch)
+        out = self.head(self.fuse_media(batch, media, media_mask, places), batch)
         if self.frame_word_head is not None and batch.frame_words is not None:  # training rows only
             out.frame_words = self.frame_word_head(media[:, : batch.frame_mask.shape[1]])
         return out

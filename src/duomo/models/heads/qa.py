@@ -38,9 +38,19 @@ names second. Their loss weighs ``pair_weight`` (``ground_weight`` unless given)
 questions rose to 0.89-0.91 in four runs; at the grounding rows' weight other families fell (QA
 0.720-0.744), at ``pair_weight: 0.75`` less so, and QA rose from 0.754 to 0.777 beside the
 same-day preset (README), so the qa preset uses that.
+With ``slot_places`` each slot also looks inside its frames, as stacked attention looks into an
+image's regions for a question (Yang et al., 2016, https://arxiv.org/abs/1511.02274): its query,
+projected, attends over the places of each frame (``Fused.places``, ``model.cell_pool``'s
+readings, a softmax over the places of each frame), and the slot adds the places found, weighted
+by its frames' weights, and how well the best place of any valid frame matches its query. The
+frame tokens pool their places by a maximum, which keeps "something red" and "a star somewhere"
+but not always which place is which; a slot asking for "the red object" reads the red place's
+shape, and "is there a yellow star?" how well the best place answers to it.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -51,6 +61,23 @@ from duomo.models.heads.moment import inside_loss, span_bins
 from duomo.models.layers import MLP, valid_fractions
 
 
+class Slots(NamedTuple):
+    """What ``QAHead.read_slots`` finds, K slots for each of B rows over T frames."""
+    seen: Tensor
+    """(B, K * D) each slot's frames weighted by ``weights``."""
+    when: Tensor
+    """(B, K) each slot's expected time as a fraction of the video (frame k of n valid ones at
+    (k + 0.5) / n, the time the frame tokens' time codes carry)."""
+    where: Tensor
+    """(B, K, T) each slot's grounding logits."""
+    at: Tensor
+    """(B, K) each slot's expected place in the question (word k of n at (k + 0.5) / n)."""
+    queries: Tensor
+    """(B, K, D) each slot's query, its attention pooling of the question's fused words."""
+    weights: Tensor
+    """(B, K, T) the softmax of ``where`` over the valid frames (padded frames get no weight)."""
+
+
 class QAHead(nn.Module):
     """Classifies the fused question-video vector into one of ``num_answers`` answers.
 
@@ -59,7 +86,8 @@ class QAHead(nn.Module):
 
     def __init__(self, *, dim: int, num_answers: int, hidden_dim: int = 512, dropout: float = 0.1,
                  label_smoothing: float = 0.0, ground_weight: float = 0.0, slots: int = 0, slot_ground: bool = False,
-                 slot_order: bool = False, pair_ground: str = "", pair_weight: float | None = None):
+                 slot_order: bool = False, pair_ground: str = "", pair_weight: float | None = None,
+                 slot_places: bool = False):
         super().__init__()
         if slots < 0:
             raise ValueError(f"model.head.args.slots: must be 0 (off) or positive, got {slots}")
@@ -77,7 +105,14 @@ class QAHead(nn.Module):
                              "grounding row names; needs slot_ground and at least 2 slots")
         self.pair_weight = ground_weight if pair_weight is None else pair_weight
         """The pair grounding rows' loss weight (``ground_weight`` unless given)."""
+        if slot_places and not slots:
+            raise ValueError("model.head.args.slot_places: each slot looks inside the frames it finds; needs slots")
+        self.slot_places = slot_places
         width = dim + slots * (dim + 1)  # the pooled vector, then each slot's frames and time
+        if slot_places:  # each slot's places found and its best place's match
+            width += slots * (dim + 1)
+            self.place_query = nn.Linear(dim, dim)
+            self.place_norm = nn.LayerNorm(dim)
         if slot_order:  # each slot's place in the question, each pair's agreement of question and time order
             width += slots + slots * (slots - 1) // 2
         if hidden_dim > 0:
@@ -101,14 +136,17 @@ class QAHead(nn.Module):
         features = fused.pooled
         if self.slot_score is not None:
             frame_mask = fused.mask[:, start : start + frames.shape[1]].bool()
-            seen, when, where, at = self.read_slots(fused, frames, frame_mask)
-            features = torch.cat([features, seen, when], dim=-1)
+            slots = self.read_slots(fused, frames, frame_mask)
+            features = torch.cat([features, slots.seen, slots.when], dim=-1)
+            if self.slot_places:
+                features = torch.cat([features, *self.look_inside(fused, batch, slots, frame_mask)], dim=-1)
             if self.slot_order:
+                at, when = slots.at, slots.when
                 first, second = torch.triu_indices(self.slots, self.slots, offset=1, device=when.device)
                 agree = (at[:, first] - at[:, second]) * (when[:, first] - when[:, second])  # (B, pairs)
                 features = torch.cat([features, at, agree], dim=-1)
             if self.slot_ground and ground is not None:
-                ground = torch.cat([ground.unsqueeze(1), where], dim=1)  # (B, 1 + K, T)
+                ground = torch.cat([ground.unsqueeze(1), slots.where], dim=1)  # (B, 1 + K, T)
         return HeadOutput(logits=self.classifier(features), fused=fused, choice_mask=batch.choice_mask, ground=ground)
 
     def ground_frames(self, frames: Tensor, queries: Tensor) -> Tensor:
@@ -117,11 +155,8 @@ class QAHead(nn.Module):
         x = frames.unsqueeze(1) * (1 + self.ground_scale(queries).unsqueeze(2)) + self.ground_shift(queries).unsqueeze(2)
         return self.ground_out(x).squeeze(-1)
 
-    def read_slots(self, fused: Fused, frames: Tensor, frame_mask: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """(B, K * D) each slot's softmax-weighted frames, (B, K) each slot's expected time as a
-        fraction of the video (frame k of n valid ones at (k + 0.5) / n, the time the frame tokens'
-        time codes carry; padded frames get no weight), (B, K, T) each slot's grounding logits and
-        (B, K) each slot's expected place in the question (word k of n at (k + 0.5) / n)."""
+    def read_slots(self, fused: Fused, frames: Tensor, frame_mask: Tensor) -> Slots:
+        """Each slot's query, the frames it finds and when (``Slots``)."""
         if not fused.text_tokens:
             raise ValueError("model.head.args.slots: the fusion keeps no text tokens to read the question's slots "
                              "from; use cross_attn, concat, attention or late_concat")
@@ -134,8 +169,27 @@ class QAHead(nn.Module):
         weights = torch.softmax(where.masked_fill(~frame_mask.unsqueeze(1), float("-inf")), dim=-1).nan_to_num(0.0)
         times = valid_fractions(frame_mask).to(frames.dtype)  # (B, T)
         at = torch.einsum("blk,bl->bk", reads, valid_fractions(text_mask).to(text.dtype))
-        return (torch.einsum("bkt,btd->bkd", weights, frames).flatten(1), torch.einsum("bkt,bt->bk", weights, times),
-                where, at)
+        return Slots(seen=torch.einsum("bkt,btd->bkd", weights, frames).flatten(1),
+                     when=torch.einsum("bkt,bt->bk", weights, times), where=where, at=at, queries=queries,
+                     weights=weights)
+
+    def look_inside(self, fused: Fused, batch: VideoBatch, slots: Slots, frame_mask: Tensor) -> tuple[Tensor, Tensor]:
+        """``slot_places``: (B, K * D) each slot's places found, (B, K) its best place's match.
+        Slot k's query q (projected) scores each place p of each frame t by <q, place> / sqrt(D)
+        (places layer-normed); a softmax over each frame's places weighs them, and the frames'
+        weights (``Slots.weights``) weigh the frames.
+        The best match is the highest score over the valid frames' places (0 for a row with none)."""
+        if fused.places is None:
+            raise ValueError("model.head.args.slot_places: reads the places of each frame, which only "
+                             "model.cell_pool gives; set model.cell_pool too")
+        rows = batch.rows if batch.rows is not None else torch.arange(len(batch.video_ids), device=frame_mask.device)
+        places = self.place_norm(fused.places)[rows]  # (B, T, P, D)
+        scores = torch.einsum("bkd,btpd->bktp", self.place_query(slots.queries), places) / places.shape[-1] ** 0.5
+        inside = torch.einsum("bktp,btpd->bktd", torch.softmax(scores, dim=-1), places)  # (B, K, T, D)
+        found = torch.einsum("bkt,bktd->bkd", slots.weights, inside).flatten(1)
+        valid = frame_mask[:, None, :, None]
+        best = scores.masked_fill(~valid, float("-inf")).amax(dim=(-2, -1))  # (B, K)
+        return found, torch.where(frame_mask.any(dim=1, keepdim=True), best, torch.zeros_like(best))
 
     def loss(self, out: HeadOutput, batch: VideoBatch) -> Tensor:
         answered = batch.labels != -100
