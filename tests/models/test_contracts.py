@@ -453,7 +453,7 @@ def test_text_groups_give_the_ungrouped_results(text, fusion):
     cfg.model.fusion = dataclasses.replace(cfg.model.fusion, name=fusion, args={"num_layers": 1, "num_heads": 2}
                                            if fusion in ("concat", "cross_attn") else {})
     cfg.model.head.args["ground_weight"] = 0.0  # the separate fusion leaves no frame tokens to ground in
-    cfg.model.head.args.update(slots=0, slot_ground=False, pair_ground="")  # nor words to read slots from
+    cfg.model.head.args.update(slots=0, slot_ground=False, pair_ground="", slot_places=False)  # nor words to read slots from
     torch.manual_seed(0)
     model = build.build_model(cfg, vocab=VOCAB, num_outputs=K).eval()
     gen = torch.Generator().manual_seed(3)
@@ -489,7 +489,7 @@ def test_grid_tokens_follow_each_cell_through_time_apart():
     cfg = tiny_config("qa")
     cfg.model.video_tokens = "grid"
     cfg.model.head.args["ground_weight"] = 0.0  # grounding reads one token per frame
-    cfg.model.head.args.update(slots=0, slot_ground=False, pair_ground="")  # and so do the slots
+    cfg.model.head.args.update(slots=0, slot_ground=False, pair_ground="", slot_places=False)  # and so do the slots
     cfg.data.use_audio = False
     torch.manual_seed(0)
     model = build.build_model(cfg, vocab=VOCAB, num_outputs=K).eval()
@@ -660,6 +660,8 @@ def test_place_tokens_need_cell_pool():
 
 NO_PAIRS = "model.head.args.pair_ground=''"
 """The qa preset's pair grounding off, as a user turning its slots off must also do."""
+NO_PLACES = "model.head.args.slot_places=false"
+"""The qa preset's slots looking inside their frames off, as a user turning its slots off must also do."""
 
 
 def test_grounding_refuses_models_without_one_token_per_frame():
@@ -668,19 +670,19 @@ def test_grounding_refuses_models_without_one_token_per_frame():
         with pytest.raises(ConfigError, match=r"^model\.head\.args\.ground_weight: needs one token per frame .*"
                                               r"or set model\.head\.args\.ground_weight=0$"):
             build.check(load_config("qa", None, ["model.head.args.ground_weight=1.0", "model.head.args.slots=0",
-                                                 "model.head.args.slot_ground=false", NO_PAIRS, *overrides]))
+                                                 "model.head.args.slot_ground=false", NO_PAIRS, NO_PLACES, *overrides]))
     build.check(load_config("qa", None, ["model.head.args.ground_weight=0", "model.head.args.slots=0",
-                                         "model.head.args.slot_ground=false", NO_PAIRS, "model.temporal=mean"]))
+                                         "model.head.args.slot_ground=false", NO_PAIRS, NO_PLACES, "model.temporal=mean"]))
 
 
 def test_slots_refuse_models_without_frame_tokens_or_fused_words():
     with pytest.raises(ConfigError, match=r"^model\.head\.args\.slots: needs one token per frame .*"
                                           r"or set model\.head\.args\.slots=0$"):
         build.check(load_config("qa", None, ["model.head.args.slots=2", "model.head.args.ground_weight=0",
-                                             "model.head.args.slot_ground=false", NO_PAIRS, "model.temporal=mean"]))
+                                             "model.head.args.slot_ground=false", NO_PAIRS, NO_PLACES, "model.temporal=mean"]))
     with pytest.raises(ConfigError, match=r"^model\.head\.args\.slot_ground: grounds the slots' queries .*"
                                           r"or set model\.head\.args\.slot_ground=false$"):
-        build.check(load_config("qa", None, ["model.head.args.slots=0", NO_PAIRS]))
+        build.check(load_config("qa", None, ["model.head.args.slots=0", NO_PAIRS, NO_PLACES]))
     with pytest.raises(ConfigError, match=r"^model\.head\.args\.slot_order: compares the slots' places .*"
                                           r"or set model\.head\.args\.slot_order=false$"):
         build.check(load_config("qa", None, ["model.head.args.slots=1", "model.head.args.slot_order=true", NO_PAIRS]))
