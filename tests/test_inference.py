@@ -18,9 +18,12 @@ from tests.helpers.learning import make_tiny_world, tiny_config, train_once_each
 from tests.helpers.videos import make_video
 
 TRAIN = ["train.epochs=1", "train.batch_size=4"]
+SLOTS = "model.head.args={hidden_dim: 16, ground_weight: 1.0, slots: 2, slot_ground: true, slot_places: true}"
+"""The presets' two slots, grounded and looking inside their frames' places."""
 EXTRA = {
     # the qa run also hears: a video without sound must still work
-    "qa": ["data.use_audio=true", "data.num_mels=8", "model.audio.args={channels: [4, 8], time_stride: 4}"],
+    "qa": ["data.use_audio=true", "data.num_mels=8", "model.audio.args={channels: [4, 8], time_stride: 4}", SLOTS],
+    "dialog": [SLOTS],
     "caption": ["model.head.args.max_len=10"],  # test_caption_a_video_of_another_size counts on it
 }
 
