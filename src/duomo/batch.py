@@ -69,6 +69,13 @@ class VideoBatch:
     """(B) every reference caption of a row's video (caption evaluation)."""
 
     @property
+    def row_videos(self) -> Tensor:
+        """(B,) long: the video of each row, ``rows`` or, without it, 0 .. V - 1."""
+        if self.rows is not None:
+            return self.rows
+        return torch.arange(len(self.video_ids), device=self.frame_mask.device)
+
+    @property
     def num_rows(self) -> int:
         if self.rows is not None:
             return int(self.rows.shape[0])

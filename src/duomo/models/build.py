@@ -174,9 +174,9 @@ def _component(cfg: RunConfig, where: str) -> Component | None:
         raise ConfigError("model.head.args.slot_order: compares the slots' places in the question and in time; needs "
                           "model.head.args.slots of at least 2, or set model.head.args.slot_order=false")
     if where == "model.head" and component.args.get("slot_places") and not (
-            component.args.get("slots", 0) > 0 and cfg.model.cell_pool > 0 and cfg.model.video_tokens == "frame"):
+            component.args.get("slots", 0) > 0 and cfg.model.cell_pool > 0):  # slots already need frame tokens
         raise ConfigError("model.head.args.slot_places: each slot looks inside its frames' places, read by "
-                          "model.cell_pool; needs model.head.args.slots and model.cell_pool (with frame tokens) too, "
+                          "model.cell_pool; needs model.head.args.slots and model.cell_pool too, "
                           "or set model.head.args.slot_places=false")
     if where == "model.head" and component.args.get("slots", 0) > 0 and cfg.model.fusion.name == "separate":
         raise ConfigError("model.head.args.slots: reads the question's fused words, which the separate fusion "

@@ -182,8 +182,7 @@ class QAHead(nn.Module):
         if fused.places is None:
             raise ValueError("model.head.args.slot_places: reads the places of each frame, which only "
                              "model.cell_pool gives; set model.cell_pool too")
-        rows = batch.rows if batch.rows is not None else torch.arange(len(batch.video_ids), device=frame_mask.device)
-        places = self.place_norm(fused.places)[rows]  # (B, T, P, D)
+        places = self.place_norm(fused.places)[batch.row_videos]  # (B, T, P, D)
         scores = torch.einsum("bkd,btpd->bktp", self.place_query(slots.queries), places) / places.shape[-1] ** 0.5
         inside = torch.einsum("bktp,btpd->bktd", torch.softmax(scores, dim=-1), places)  # (B, K, T, D)
         found = torch.einsum("bkt,bktd->bkd", slots.weights, inside).flatten(1)

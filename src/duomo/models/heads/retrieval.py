@@ -118,7 +118,7 @@ class RetrievalHead(nn.Module):
     def forward(self, fused: Fused, batch: VideoBatch) -> HeadOutput:
         video_tokens, video_mask, _, _ = split_video(fused)
         text, video = self.embed_text(fused.pooled), self.embed_video(video_tokens, video_mask)
-        rows = _rows(batch)
+        rows = batch.row_videos
         first = _first_row_of_each_video(rows, len(batch.video_ids))  # (V,)
         has_row = first < rows.shape[0]
         per_video = video[first.clamp(max=rows.shape[0] - 1)]  # (V, E)
@@ -128,7 +128,7 @@ class RetrievalHead(nn.Module):
     def loss(self, out: HeadOutput, batch: VideoBatch) -> Tensor:
         """Symmetric InfoNCE with several positives: for each row, its video (and the video of any
         other row with the very same text); for each video, every row that is positive for it."""
-        rows = _rows(batch)
+        rows = batch.row_videos
         num_videos = out.logits.shape[1]
         own = F.one_hot(rows, num_videos).to(out.logits.dtype)  # (B, V)
         if batch.text_ids is not None:
@@ -151,7 +151,7 @@ class RetrievalHead(nn.Module):
         softmax(dual encoder logits) in training: the videos the dual encoder confuses come most
         often, and a near-duplicate the labels call negative does not come every time; in eval
         mode the most similar ones. Fewer when some row has fewer negatives; 0 when one has none."""
-        rows = _rows(batch)
+        rows = batch.row_videos
         num_videos = out.logits.shape[1]
         has_row = torch.zeros(num_videos, dtype=torch.bool, device=rows.device)
         has_row[rows] = True
@@ -185,12 +185,6 @@ def split_video(fused: Fused) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     fusion's tokens are the video's, followed by the text's when it keeps them (``keep_text``)."""
     cut = fused.tokens.shape[1] - fused.text_tokens
     return fused.tokens[:, :cut], fused.mask[:, :cut], fused.tokens[:, cut:], fused.mask[:, cut:]
-
-
-def _rows(batch: VideoBatch) -> Tensor:
-    if batch.rows is not None:
-        return batch.rows
-    return torch.arange(len(batch.video_ids), device=batch.frame_mask.device)
 
 
 def _first_row_of_each_video(rows: Tensor, num_videos: int) -> Tensor:
