@@ -105,13 +105,16 @@ def test_a_run_refuses_what_its_head_cannot_do(run_for, silent_video):
 MATCHER = ["model.head.args.rerank=2"]
 
 
-def test_a_matcher_reranks_evaluation_with_the_predictors_scores(manifest, tmp_path):
+@pytest.mark.parametrize("places", [False, True], ids=["tokens", "match_places"])
+def test_a_matcher_reranks_evaluation_with_the_predictors_scores(manifest, tmp_path, places):
     """With a matcher, evaluation re-scores each caption's 2 best videos (the tiny test split has
-    2) by the matcher; the predictor's ``match`` on the video file gives the same scores, and a
-    run without one refuses ``match`` in one line."""
+    2) by the matcher; the predictor's ``match`` on the video file gives the same scores (with
+    ``match_places`` too: evaluation keeps each video's places, the predictor reads them from the
+    file), and a run without one refuses ``match`` in one line."""
     from duomo.train.run import fit
 
-    run = fit(tiny_config("retrieval", manifest, *TRAIN, *MATCHER), tmp_path / "run").out_dir
+    run = fit(tiny_config("retrieval", manifest, *TRAIN, *MATCHER, f"model.head.args.match_places={str(places).lower()}"),
+              tmp_path / "run").out_dir
     report = evaluate_run(run, str(manifest), "test")
     assert report.metrics["num_videos"] == 2
     predictor = duomo.load(run)

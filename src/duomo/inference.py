@@ -161,9 +161,11 @@ class Predictor:
         words, mask = self._words(texts, "match")
         batch = collate([VideoItem(str(video), load_media(video, self.cfg.data), None, [Row()])],
                         task=self.task).to(self.device)
-        tokens, token_mask = self.model.encode_media(batch)  # (1, N, D): the video alone
+        tokens, token_mask, places = self.model.encode_media_places(batch)  # (1, N, D): the video alone
         n = len(texts)
-        logits = head.match(words, mask, tokens.expand(n, -1, -1), token_mask.expand(n, -1))
+        logits = head.match(words, mask, tokens.expand(n, -1, -1), token_mask.expand(n, -1),
+                            places=None if places is None else places.expand(n, -1, -1, -1),
+                            frame_mask=batch.frame_mask.expand(n, -1))
         cosine = self._text_vectors(words, mask) @ head.embed_video(tokens, token_mask)[0]
         return (logits + head.scale * cosine).cpu().numpy().astype(np.float32)
 

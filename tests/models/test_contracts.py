@@ -845,6 +845,48 @@ def test_the_retrieval_matcher_needs_the_words_kept():
     build.check(load_config("retrieval", None, ["model.head.args.matcher_layers=2", "model.fusion.args.keep_text=true"]))
 
 
+
+def test_match_places_refuse_models_without_a_matcher_or_places():
+    for overrides in (["model.head.args.matcher_layers=0"], ["model.cell_pool=0", "model.cell_motion=false"]):
+        with pytest.raises(ConfigError, match=r"^model\.head\.args\.match_places: the matcher's words look inside .*"
+                                              r"or set model\.head\.args\.match_places=false$"):
+            build.check(load_config("retrieval", None, ["model.head.args.match_places=true", *overrides]))
+    build.check(load_config("retrieval", None, ["model.head.args.match_places=true"]))
+
+
+def test_match_places_read_the_models_place_readings():
+    """``match_places`` on the retrieval preset: the matcher's loss reaches the place query and,
+    through the places, the ``cell_pool`` reading; changing one place of video 1 changes the
+    match score of every text read against video 1 and of no other pair."""
+    cfg = tiny_config("retrieval")
+    cfg.model.head.args.update(match_places=True, match_negatives=1)
+    build.check(cfg)
+    torch.manual_seed(0)
+    model = build.build_model(cfg, vocab=VOCAB, num_outputs=K)
+    batch = model_batch("retrieval", cfg)
+    out = model(batch)
+    assert out.fused.places.shape == (2, T, model.video.place_cells, D)
+    loss = model.head.loss(out, batch)
+    loss.backward()
+    assert torch.isfinite(loss) and model.head.place_query.weight.grad.abs().sum() > 0
+    assert model.cell_pool.out.weight.grad.abs().sum() > 0
+    model.eval()
+    with torch.no_grad():
+        fused = model.fuse(batch)
+        video, video_mask, words, word_mask = split_video(fused)
+        first = torch.tensor([0, 2])  # each video's first row
+        pairs = torch.tensor([0, 1, 0, 1, 0, 1])  # each text against both videos
+        texts = torch.arange(3).repeat_interleave(2)
+
+        def scores(places):
+            return model.head.match(words[texts], word_mask[texts], video[first], video_mask[first], rows=pairs,
+                                    places=places, frame_mask=batch.frame_mask)
+
+        moved = fused.places.clone()
+        moved[1, 0, 0] += torch.linspace(-3.0, 3.0, D)  # (a shift of every channel alike the layer norm undoes)
+        changed = (scores(moved) - scores(fused.places)).abs() > 1e-6
+    assert changed.tolist() == [False, True] * 3
+
 def test_the_separate_fusion_keeps_the_words_after_the_video_when_asked():
     gen = torch.Generator().manual_seed(0)
     video, text = torch.randn(2, 3, 8, generator=gen), torch.randn(2, 4, 8, generator=gen)

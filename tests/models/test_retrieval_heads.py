@@ -4,6 +4,7 @@ the moment head's frame bins, decoding (start <= end) and overfitting to target 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -237,7 +238,7 @@ def test_the_matcher_never_draws_a_positive_as_a_negative():
     batch = retrieval_batch(4, rows.tolist(), [[5, 6], [7, 8], [5, 6], [9, PAD]])
     seen = []
     match = head.match
-    head.match = lambda *args, rows=None: seen.append(rows) or match(*args, rows=rows)
+    head.match = lambda *args, rows=None, **kw: seen.append(rows) or match(*args, rows=rows, **kw)
     for _ in range(20):  # negatives are drawn at random: every draw keeps to the rule
         loss = head.loss(head(with_words(video, words, rows), batch), batch)
         assert torch.isfinite(loss) and loss > 0
@@ -283,9 +284,81 @@ def test_the_matcher_loss_in_eval_mode_takes_the_hardest_negatives():
     out = head(with_words(video, words, rows), batch)
     seen = []
     match = head.match
-    head.match = lambda *args, rows=None: seen.append(rows) or match(*args, rows=rows)
+    head.match = lambda *args, rows=None, **kw: seen.append(rows) or match(*args, rows=rows, **kw)
     losses = {round(head.loss(out, batch).item(), 6) for _ in range(5)}
     assert len(losses) == 1
     logits = out.logits.clone()
     logits[rows, rows] = float("-inf")
     assert seen[0].view(3, 2)[:, 1].tolist() == logits.argmax(1).tolist()
+
+
+# --- the matcher looking inside the frames (match_places) -------------------------------------------
+
+
+def test_match_places_features_by_hand():
+    """One pair, two words (the second padding), one valid frame of two places and one padded
+    frame: the word's query scores the places by <q, LN(place)> / sqrt(D); the places found are
+    their softmax-weighted sum, the agreement that times q, the best match the higher score; the
+    padded word and frame count for nothing."""
+    torch.manual_seed(0)
+    head = RetrievalHead(dim=D, embed_dim=8, matcher_layers=1, match_places=True)
+    gen = torch.Generator().manual_seed(5)
+    words, places = torch.randn(1, 2, D, generator=gen), torch.randn(1, 2, 2, D, generator=gen)
+    found, agree, best = head.look_inside(words, torch.tensor([[True, False]]), places, torch.tensor([[True, False]]))
+    with torch.no_grad():
+        q = head.place_query(words[0, 0])
+        normed = torch.nn.functional.layer_norm(places[0, 0], (D,), head.place_norm.weight, head.place_norm.bias)
+        scores = normed @ q / math.sqrt(D)
+        weights = torch.softmax(scores, dim=0)
+        expected = weights @ normed
+    torch.testing.assert_close(found[0], expected)
+    torch.testing.assert_close(agree[0], expected * q)
+    torch.testing.assert_close(best[0, 0], scores.max())
+    nothing = head.look_inside(words, torch.tensor([[True, False]]), places, torch.tensor([[False, False]]))
+    assert all(not t.any() for t in nothing)  # no valid frame: nothing found
+
+
+def test_match_places_bind_what_the_frame_tokens_pool_away():
+    """Each video is one frame of two places: video 0 a red star and a blue circle, video 1 a red
+    circle and a blue star (colours and shapes one-hot, so each frame token, the maximum over its
+    places, is the same for both). The matcher reading the frame tokens alone scores each caption
+    ("red star", a colour and a shape in one word) the same against both videos and cannot learn;
+    with ``match_places`` its words find the place that is both, and it learns each caption's own
+    video first."""
+    eye = torch.eye(D)
+    red, blue, star, circle = eye[0], eye[1], eye[2], eye[3]
+    places = torch.stack([torch.stack([red + star, blue + circle]),
+                          torch.stack([red + circle, blue + star])]).unsqueeze(1)  # (2 videos, 1 frame, 2, D)
+    video = places.amax(dim=2)  # (2, 1, D): the frame tokens, equal
+    pairs = [(red, star, 0), (blue, circle, 0), (red, circle, 1), (blue, star, 1)]
+    words = torch.stack([(c + s).unsqueeze(0) for c, s, _ in pairs])  # (4 rows, 1 word, D)
+    rows = torch.tensor([v for _, _, v in pairs])
+    fused = dataclasses.replace(with_words(video, words, rows), places=places)
+    batch = retrieval_batch(2, rows.tolist(), [[5 + i] for i in range(4)])
+    one, two = torch.ones(4, 1, dtype=torch.bool), torch.ones(2, 1, dtype=torch.bool)
+    frames = torch.ones(2, 1, dtype=torch.bool)
+
+    def scores(h, videos):
+        return h.match(words, one, video, two, rows=videos, places=places, frame_mask=frames)
+
+    torch.manual_seed(0)
+    plain = RetrievalHead(dim=D, embed_dim=8, pool="mean", matcher_layers=1, match_negatives=1, match_dropout=0.0)
+    torch.testing.assert_close(scores(plain, rows), scores(plain, 1 - rows))  # it reads the same tokens
+    torch.manual_seed(0)
+    head = RetrievalHead(dim=D, embed_dim=8, pool="mean", matcher_layers=1, match_negatives=1, match_dropout=0.0,
+                         match_places=True)
+
+    def right(h) -> bool:
+        return bool((scores(h, rows) > scores(h, 1 - rows) + 1.0).all())
+
+    assert not right(head)
+    overfit(head, fused, batch, right)
+
+
+def test_match_places_needs_a_matcher_and_the_places():
+    with pytest.raises(ConfigError, match=r"^model\.head\.args\.match_places: .* needs model\.head\.args\.matcher_layers"):
+        RetrievalHead(dim=D, matcher_layers=0, match_places=True)
+    head = RetrievalHead(dim=D, embed_dim=8, matcher_layers=1, match_places=True)
+    with pytest.raises(ValueError, match="set model.cell_pool too"):
+        head.match(torch.zeros(1, 1, D), torch.ones(1, 1, dtype=torch.bool), torch.zeros(1, 1, D),
+                   torch.ones(1, 1, dtype=torch.bool))

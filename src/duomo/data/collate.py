@@ -109,10 +109,10 @@ def importance_at_frames(per_second: list[float], duration_sec: float, num_frame
 
 
 def pad_sequences(arrays: list[np.ndarray]) -> tuple[Tensor, Tensor]:
-    """(n_i, D) arrays (log-mel frames, sound tokens) -> (len, max n_i, D) float32 zero-padded,
-    and the (len, max n_i) bool mask."""
+    """(n_i, ...) arrays (log-mel frames, sound tokens, each frame's places) -> (len, max n_i, ...)
+    float32 zero-padded, and the (len, max n_i) bool mask."""
     length = max(1, max(len(a) for a in arrays))
-    out = torch.zeros(len(arrays), length, arrays[0].shape[-1])
+    out = torch.zeros(len(arrays), length, *arrays[0].shape[1:])
     mask = torch.zeros(len(arrays), length, dtype=torch.bool)
     for i, array in enumerate(arrays):
         out[i, : len(array)] = torch.from_numpy(np.asarray(array, dtype=np.float32))

@@ -69,6 +69,7 @@ def predict_dataset(model: VideoTextModel, dataset: VideoDataset, cfg: RunConfig
     matcher = task == "retrieval" and getattr(model.head, "matcher", None) is not None
     words: list[np.ndarray] = []  # with a matcher: each row's text tokens, and each video's tokens
     video_tokens: dict[str, np.ndarray] = {}
+    video_places: dict[str, np.ndarray] = {}  # with match_places: each video's valid frames' places
     done = 0
     for items, rows in batches(dataset, cfg.train.batch_size):
         batch = collate(items, task=task, num_outputs=vocab.num_outputs, multi_label=is_multi_label(cfg)).to(device)
@@ -112,6 +113,9 @@ def predict_dataset(model: VideoTextModel, dataset: VideoDataset, cfg: RunConfig
                     for i, vid in enumerate(row_video):
                         words.append(text_tokens[i, text_mask[i]].cpu().numpy())
                         video_tokens.setdefault(vid, media[i, media_mask[i]].cpu().numpy())
+                    if model.head.match_places:
+                        for vid, places, frame_mask in zip(batch.video_ids, out.fused.places, batch.frame_mask):
+                            video_places.setdefault(vid, places[frame_mask].cpu().numpy())
         else:
             fused = model.fuse(batch)
             ids = model.head.predict(HeadOutput(logits=fused.pooled, fused=fused), beam_size=beam_size)
@@ -121,25 +125,27 @@ def predict_dataset(model: VideoTextModel, dataset: VideoDataset, cfg: RunConfig
         if on_progress:
             on_progress(done, len(dataset))
     if matcher and preds:
-        rerank(model.head, preds, words, video_tokens)
+        rerank(model.head, preds, words, video_tokens, video_places or None)
     return preds, (loss_sum / loss_rows if loss_rows else math.nan)
 
 
 @torch.no_grad()
 def rerank(head: RetrievalHead, preds: list[Prediction], words: list[np.ndarray], video_tokens: dict[str, np.ndarray],
-           chunk: int = 2048) -> None:
+           video_places: dict[str, np.ndarray] | None = None, chunk: int = 2048) -> None:
     """The retrieval head's matcher re-scores, for each query, the dual encoder's ``head.rerank``
     best videos; the score is the matcher's logit plus the dual encoder's (its scaled cosine
     similarity). Sets each prediction's ``reranked``. Video-to-text keeps the dual encoder's
     order: the matcher learns which video a caption describes, so its scores of different
     captions of one video are not comparable (re-ranking them measured v2t R@1 0.530 against
-    0.628 on SynthWorld test, README)."""
+    0.628 on SynthWorld test, README). ``video_places``: each video's valid frames' places
+    (T, places, D), for a matcher with ``match_places``."""
     first: dict[str, int] = {}
     for i, p in enumerate(preds):
         first.setdefault(p.video_id, i)
     ids = list(first)
     videos, video_mask = pad_sequences([video_tokens[v] for v in ids])
     texts, text_mask = pad_sequences(words)
+    places, frame_mask = pad_sequences([video_places[v] for v in ids]) if video_places else (None, None)
     similarity = float(head.scale) * (np.stack([p.text_vector for p in preds])
                                       @ np.stack([preds[i].video_vector for i in first.values()]).T)
     k = min(head.rerank, len(ids))
@@ -148,7 +154,9 @@ def rerank(head: RetrievalHead, preds: list[Prediction], words: list[np.ndarray]
     scores = similarity[rows, cols].astype(np.float64)
     for start in range(0, len(rows), chunk):
         r, c = torch.from_numpy(rows[start : start + chunk]), torch.from_numpy(cols[start : start + chunk])
-        scores[start : start + chunk] += head.match(texts[r], text_mask[r], videos[c], video_mask[c]).numpy()
+        scores[start : start + chunk] += head.match(
+            texts[r], text_mask[r], videos[c], video_mask[c], places=None if places is None else places[c],
+            frame_mask=None if frame_mask is None else frame_mask[c]).numpy()
     for r, p in enumerate(preds):
         p.reranked = {ids[j]: float(s) for j, s in zip(top[r], scores[r * k : (r + 1) * k])}
 

@@ -178,6 +178,11 @@ def _component(cfg: RunConfig, where: str) -> Component | None:
         raise ConfigError("model.head.args.slot_places: each slot looks inside its frames' places, read by "
                           "model.cell_pool; needs model.head.args.slots and model.cell_pool too, "
                           "or set model.head.args.slot_places=false")
+    if where == "model.head" and component.args.get("match_places") and not (
+            component.args.get("matcher_layers", 0) > 0 and cfg.model.cell_pool > 0):
+        raise ConfigError("model.head.args.match_places: the matcher's words look inside the candidate's frames' "
+                          "places, read by model.cell_pool; needs model.head.args.matcher_layers and "
+                          "model.cell_pool too, or set model.head.args.match_places=false")
     if where == "model.head" and component.args.get("slots", 0) > 0 and cfg.model.fusion.name == "separate":
         raise ConfigError("model.head.args.slots: reads the question's fused words, which the separate fusion "
                           "does not keep; use cross_attn, concat, attention or late_concat")

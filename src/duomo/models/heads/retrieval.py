@@ -10,6 +10,16 @@ trained on each query's own video against negatives drawn from the batch by the 
 similarity (hard ones more often), and at evaluation it re-ranks the dual encoder's top
 ``rerank`` videos of each query: one vector per video cannot say which colour goes with which
 shape and which move, the words reading the video can.
+
+With ``match_places`` each of the matcher's words also looks inside the candidate's frames, as
+stacked attention looks into an image's regions for a question (Yang et al., 2016,
+https://arxiv.org/abs/1511.02274) and FILIP matches each word to its best image patch (Yao et al.,
+2021, https://arxiv.org/abs/2111.07783): the word, projected, attends over every place of every
+valid frame (``Fused.places``, ``model.cell_pool``'s readings before their maximum), and the score
+also reads, pooled over the words by a learned weight each, the places found, their agreement
+with the word (elementwise product) and the word's best place's match. A frame token's maximum
+over its places keeps "something orange" and "a star somewhere" but not that the orange thing is
+the star; "an orange star" (a word in context) finds the place that is both.
 """
 
 from __future__ import annotations
@@ -44,7 +54,7 @@ class RetrievalHead(nn.Module):
                  temperature: float = 0.07, learn_temperature: bool = True, max_scale: float = 100.0,
                  dropout: float = 0.0, segment_queries: bool = False, pool_heads: int = 1,
                  matcher_layers: int = 0, match_negatives: int = 7, match_weight: float = 1.0, rerank: int = 32,
-                 match_dropout: float = 0.1, match_ff_mult: int = 2):
+                 match_dropout: float = 0.1, match_ff_mult: int = 2, match_places: bool = False):
         super().__init__()
         self.segment_queries = segment_queries
         """Training also has one query row per manifest segment with a caption, a positive for the
@@ -74,7 +84,15 @@ class RetrievalHead(nn.Module):
                                             dropout=match_dropout, ff_mult=match_ff_mult)
                         if matcher_layers else None)
         """The words of a query attending over one video's tokens; ``match_score`` reads its pooled vector."""
-        self.match_score = nn.Linear(dim, 1) if matcher_layers else None
+        if match_places and not matcher_layers:
+            raise ConfigError("model.head.args.match_places: the matcher's words look inside the candidate's "
+                              "frames; needs model.head.args.matcher_layers too")
+        self.match_places = match_places
+        if match_places:  # the words' places found, their agreement with the words, the best places' match
+            self.place_query = nn.Linear(dim, dim)
+            self.place_norm = nn.LayerNorm(dim)
+            self.word_weight = nn.Linear(dim, 1)
+        self.match_score = nn.Linear(dim + (2 * dim + 1 if match_places else 0), 1) if matcher_layers else None
         self.match_negatives = match_negatives
         """Negatives per query in the matcher's loss, drawn from the batch's other videos."""
         self.match_weight = match_weight
@@ -107,13 +125,46 @@ class RetrievalHead(nn.Module):
         return self.embed_text(out.fused.pooled), self.embed_video(*split_video(out.fused)[:2])
 
     def match(self, text: Tensor, text_mask: Tensor, video: Tensor, video_mask: Tensor,
-              rows: Tensor | None = None) -> Tensor:
+              rows: Tensor | None = None, places: Tensor | None = None, frame_mask: Tensor | None = None) -> Tensor:
         """The matcher's logit that each text (P, L, D) with mask (P, L) describes its video:
         video (P, N, D) and mask (P, N), or with ``rows`` (P,) long, text i reads video ``rows[i]``
-        of video (V, N, D) -> (P,)."""
+        of video (V, N, D) -> (P,). With ``match_places``, the videos' ``places`` (P or V, T,
+        places, D) and ``frame_mask`` (P or V, T), indexed by ``rows`` as the video is."""
         if self.matcher is None:
             raise ValueError("this retrieval head has no matcher (model.head.args.matcher_layers: 0)")
-        return self.match_score(self.matcher(video, video_mask, text, text_mask, rows=rows).pooled).squeeze(-1)
+        fused = self.matcher(video, video_mask, text, text_mask, rows=rows)
+        features = fused.pooled
+        if self.match_places:
+            if places is None or frame_mask is None:
+                raise ValueError("model.head.args.match_places: the matcher reads the places of each frame, "
+                                 "which only model.cell_pool gives; set model.cell_pool too")
+            if rows is not None:
+                places, frame_mask = places[rows], frame_mask[rows]
+            words, word_mask = fused.tokens[:, -fused.text_tokens:], fused.mask[:, -fused.text_tokens:]
+            features = torch.cat([features, *self.look_inside(words, word_mask.bool(), places, frame_mask.bool())], -1)
+        return self.match_score(features).squeeze(-1)
+
+    def look_inside(self, words: Tensor, word_mask: Tensor, places: Tensor,
+                    frame_mask: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """``match_places``: words (P, L, D) with mask (P, L) read places (P, T, places, D) of the
+        frames frame_mask (P, T) keeps -> (P, D) the places found, (P, D) their agreement with the
+        words, (P, 1) the best places' match, each pooled over the valid words by the softmax of
+        ``word_weight``. Word l's query q (projected) scores each place by <q, place> / sqrt(D)
+        (places layer-normed); a softmax over all the valid frames' places weighs them (found f),
+        the agreement is q * f, the best match the highest score. A pair with no valid frame
+        finds nothing (zeros)."""
+        places = self.place_norm(places).flatten(1, 2)  # (P, T * places, D)
+        valid = frame_mask.repeat_interleave(places.shape[1] // frame_mask.shape[1], dim=1)  # (P, T * places)
+        query = self.place_query(words)  # (P, L, D)
+        scores = torch.einsum("pld,pnd->pln", query, places) / places.shape[-1] ** 0.5
+        scores = scores.masked_fill(~valid.unsqueeze(1), float("-inf"))
+        found = torch.einsum("pln,pnd->pld", torch.softmax(scores, dim=-1).nan_to_num(0.0), places)
+        best = scores.amax(dim=-1)
+        best = torch.where(valid.any(dim=1, keepdim=True), best, torch.zeros_like(best))  # (P, L)
+        weight = self.word_weight(words).squeeze(-1).masked_fill(~word_mask, float("-inf"))
+        weight = torch.softmax(weight, dim=-1).nan_to_num(0.0)  # (P, L)
+        return (torch.einsum("pl,pld->pd", weight, found), torch.einsum("pl,pld->pd", weight, found * query),
+                torch.einsum("pl,pl->p", weight, best).unsqueeze(-1))
 
     def forward(self, fused: Fused, batch: VideoBatch) -> HeadOutput:
         video_tokens, video_mask, _, _ = split_video(fused)
@@ -170,7 +221,8 @@ class RetrievalHead(nn.Module):
         first = _first_row_of_each_video(rows, num_videos).clamp(max=rows.shape[0] - 1)
         pairs = candidates.shape[1]
         scores = self.match(text.repeat_interleave(pairs, 0), text_mask.repeat_interleave(pairs, 0),
-                            video[first], video_mask[first], rows=candidates.flatten())
+                            video[first], video_mask[first], rows=candidates.flatten(), places=out.fused.places,
+                            frame_mask=batch.frame_mask)
         target = torch.zeros(rows.shape[0], dtype=torch.long, device=rows.device)
         return F.cross_entropy(scores.view(-1, pairs), target)
 
