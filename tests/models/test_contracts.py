@@ -706,15 +706,20 @@ def test_slot_places_refuse_models_without_slots_or_places():
                                               r"or set model\.head\.args\.slot_places=false$"):
             build.check(load_config("qa", None, ["model.head.args.slot_places=true", *overrides]))
     build.check(load_config("qa", None, ["model.head.args.slot_places=true"]))
+    with pytest.raises(ConfigError, match=r"^model\.head\.args\.slot_tracks: follows the places each slot finds "
+                                          r".* or set model\.head\.args\.slot_tracks=false$"):
+        build.check(load_config("qa", None, ["model.head.args.slot_tracks=true", NO_PLACES]))
+    build.check(load_config("qa", None, ["model.head.args.slot_tracks=true"]))
 
 
 @pytest.mark.parametrize("task", ["qa", "dialog"])
 def test_slot_places_read_the_models_place_readings(task):
-    """``slot_places`` on the qa preset (and the dialog preset with two slots): the model hands the
-    head its place readings (V, T, P, D), the loss is finite and reaches the place query and, through
-    the places, the ``cell_pool`` reading; changing one place of one frame changes what the slots find."""
+    """``slot_places`` (with ``slot_tracks``) on the qa preset (and the dialog preset with two
+    slots): the model hands the head its place readings (V, T, P, D), the loss is finite and
+    reaches the place query, the tracks' GRU and, through the places, the ``cell_pool`` reading;
+    changing one place of one frame changes what the slots find."""
     cfg = tiny_config(task)
-    cfg.model.head.args.update(slots=2, slot_places=True)
+    cfg.model.head.args.update(slots=2, slot_places=True, slot_tracks=True)
     build.check(cfg)
     torch.manual_seed(0)
     model = build.build_model(cfg, vocab=VOCAB, num_outputs=K)
@@ -724,7 +729,7 @@ def test_slot_places_read_the_models_place_readings(task):
     loss = model.head.loss(model.head(fused, batch), batch)
     loss.backward()
     assert torch.isfinite(loss) and model.head.place_query.weight.grad.abs().sum() > 0
-    assert model.cell_pool.out.weight.grad.abs().sum() > 0
+    assert model.cell_pool.out.weight.grad.abs().sum() > 0 and model.head.track.weight_ih_l0.grad.abs().sum() > 0
     model.eval()
     with torch.no_grad():
         fused = model.fuse(batch)

@@ -340,6 +340,56 @@ def test_qa_slot_places_learn_which_colour_goes_with_the_shape_asked():
         overfit(QAHead(dim=D, num_answers=K, hidden_dim=32, dropout=0.0, slots=2), fused, batch, all_right, max_steps=300)
 
 
+
+def test_qa_slot_tracks_by_hand():
+    """``slot_tracks``: each slot's places found frame by frame go, valid frames only and in
+    order, through the bi-directional GRU; the answer reads its last state each way (forward
+    after the last valid frame, backward after the first). A row with no valid frame reads zeros."""
+    torch.manual_seed(0)
+    head = QAHead(dim=D, num_answers=K, slots=2, slot_places=True, slot_tracks=True).eval()
+    gen = torch.Generator().manual_seed(6)
+    inside = torch.randn(3, 2, 4, D, generator=gen)  # (rows, slots, frames, D)
+    frame_mask = torch.tensor([[True, True, True, False], [False, True, False, True], [False, False, False, False]])
+    with torch.no_grad():
+        track = head.follow(inside, frame_mask).view(3, 2, -1)
+        for row in range(2):
+            for slot in range(2):
+                _, last = head.track(inside[row, slot, frame_mask[row]].unsqueeze(0))  # (2, 1, D // 2)
+                torch.testing.assert_close(track[row, slot], last[:, 0].flatten())
+    assert not track[2].any()
+    with pytest.raises(ValueError, match="slot_tracks: .* needs slot_places"):
+        QAHead(dim=D, num_answers=K, slots=2, slot_tracks=True)
+
+
+def test_qa_slot_tracks_learn_what_the_object_ends_as():
+    """One object changes from one state to another between two frames (a state code at its
+    place; a distractor code at the other place); the frame tokens say nothing. Asked what it
+    ends as, a head with ``slot_places`` alone sees the same for a -> b as for b -> a (the frames'
+    weighted sum of what it finds, and its best match), so it cannot learn every row; with
+    ``slot_tracks`` it follows the object in order and does."""
+    gen = torch.Generator().manual_seed(7)
+    kinds, frames = 3, 2
+    state, distractor, word = torch.randn(kinds, D, generator=gen), torch.randn(D, generator=gen), torch.randn(D, generator=gen)
+    rows = [(first, second) for first in range(kinds) for second in range(kinds) if first != second]
+    places = torch.stack([torch.stack([torch.stack([state[s], distractor]) for s in pair]) for pair in rows])  # (V, 2, 2, D)
+    tokens = torch.cat([torch.zeros(len(rows), frames, D), word.expand(len(rows), 1, D)], dim=1)
+    labels = torch.tensor([second for _, second in rows])
+    fused = Fused(tokens=tokens, mask=torch.ones(len(rows), frames + 1, dtype=torch.bool), pooled=tokens[:, -1],
+                  text_tokens=1, places=places)
+    batch = VideoBatch(video_ids=[str(i) for i in range(len(rows))], frame_mask=torch.ones(len(rows), frames, dtype=torch.bool),
+                       labels=labels)
+
+    def all_right(h) -> bool:
+        return torch.equal(torch.tensor([i for i, _ in h.predict(h(fused, batch))]), labels)
+
+    torch.manual_seed(0)
+    overfit(QAHead(dim=D, num_answers=K, hidden_dim=32, dropout=0.0, slots=1, slot_places=True, slot_tracks=True),
+            fused, batch, all_right, max_steps=600)
+    torch.manual_seed(0)
+    with pytest.raises(pytest.fail.Exception):
+        overfit(QAHead(dim=D, num_answers=K, hidden_dim=32, dropout=0.0, slots=1, slot_places=True), fused, batch,
+                all_right, max_steps=300)
+
 def test_qa_predict_keeps_to_each_rows_choices():
     logits = torch.tensor([[9.0, 1.0, 2.0, 0.0],   # best overall is 0, but only 1 and 2 are allowed
                            [0.0, 0.0, 5.0, 1.0]])  # open-ended row: the best of all

@@ -178,6 +178,9 @@ def _component(cfg: RunConfig, where: str) -> Component | None:
         raise ConfigError("model.head.args.slot_places: each slot looks inside its frames' places, read by "
                           "model.cell_pool; needs model.head.args.slots and model.cell_pool too, "
                           "or set model.head.args.slot_places=false")
+    if where == "model.head" and component.args.get("slot_tracks") and not component.args.get("slot_places"):
+        raise ConfigError("model.head.args.slot_tracks: follows the places each slot finds through time; needs "
+                          "model.head.args.slot_places too, or set model.head.args.slot_tracks=false")
     if where == "model.head" and component.args.get("match_places") and not (
             component.args.get("matcher_layers", 0) > 0 and cfg.model.cell_pool > 0):
         raise ConfigError("model.head.args.match_places: the matcher's words look inside the candidate's frames' "

@@ -46,6 +46,10 @@ by its frames' weights, and how well the best place of any valid frame matches i
 frame tokens pool their places by a maximum, which keeps "something red" and "a star somewhere"
 but not always which place is which; a slot asking for "the red object" reads the red place's
 shape, and "is there a yellow star?" how well the best place answers to it.
+With ``slot_tracks`` each slot also follows what it found through time: the places it finds in
+each valid frame, in order, run through a small bi-directional GRU whose last states the answer
+reads, a track of the object the slot asks about. The frames' weighted sum of ``slot_places``
+forgets the order, which "what does the red star do first?" needs. Needs ``slot_places``.
 """
 
 from __future__ import annotations
@@ -87,7 +91,7 @@ class QAHead(nn.Module):
     def __init__(self, *, dim: int, num_answers: int, hidden_dim: int = 512, dropout: float = 0.1,
                  label_smoothing: float = 0.0, ground_weight: float = 0.0, slots: int = 0, slot_ground: bool = False,
                  slot_order: bool = False, pair_ground: str = "", pair_weight: float | None = None,
-                 slot_places: bool = False):
+                 slot_places: bool = False, slot_tracks: bool = False):
         super().__init__()
         if slots < 0:
             raise ValueError(f"model.head.args.slots: must be 0 (off) or positive, got {slots}")
@@ -108,11 +112,18 @@ class QAHead(nn.Module):
         if slot_places and not slots:
             raise ValueError("model.head.args.slot_places: each slot looks inside the frames it finds; needs slots")
         self.slot_places = slot_places
+        if slot_tracks and not slot_places:
+            raise ValueError("model.head.args.slot_tracks: follows the places each slot finds through time; "
+                             "needs slot_places")
+        self.slot_tracks = slot_tracks
         width = dim + slots * (dim + 1)  # the pooled vector, then each slot's frames and time
         if slot_places:  # each slot's places found and its best place's match
             width += slots * (dim + 1)
             self.place_query = nn.Linear(dim, dim)
             self.place_norm = nn.LayerNorm(dim)
+        if slot_tracks:  # each slot's track: a GRU's last states, each way, over its places found frame by frame
+            width += slots * 2 * (dim // 2)
+            self.track = nn.GRU(dim, dim // 2, batch_first=True, bidirectional=True)
         if slot_order:  # each slot's place in the question, each pair's agreement of question and time order
             width += slots + slots * (slots - 1) // 2
         if hidden_dim > 0:
@@ -173,8 +184,9 @@ class QAHead(nn.Module):
                      when=torch.einsum("bkt,bt->bk", weights, times), where=where, at=at, queries=queries,
                      weights=weights)
 
-    def look_inside(self, fused: Fused, batch: VideoBatch, slots: Slots, frame_mask: Tensor) -> tuple[Tensor, Tensor]:
-        """``slot_places``: (B, K * D) each slot's places found, (B, K) its best place's match.
+    def look_inside(self, fused: Fused, batch: VideoBatch, slots: Slots, frame_mask: Tensor) -> tuple[Tensor, ...]:
+        """``slot_places``: (B, K * D) each slot's places found, (B, K) its best place's match, and
+        with ``slot_tracks`` (B, K * 2 * (D // 2)) its track (``follow``).
         Slot k's query q (projected) scores each place p of each frame t by <q, place> / sqrt(D)
         (places layer-normed); a softmax over each frame's places weighs them, and the frames'
         weights (``Slots.weights``) weigh the frames.
@@ -188,7 +200,24 @@ class QAHead(nn.Module):
         found = torch.einsum("bkt,bktd->bkd", slots.weights, inside).flatten(1)
         valid = frame_mask[:, None, :, None]
         best = scores.masked_fill(~valid, float("-inf")).amax(dim=(-2, -1))  # (B, K)
-        return found, torch.where(frame_mask.any(dim=1, keepdim=True), best, torch.zeros_like(best))
+        best = torch.where(frame_mask.any(dim=1, keepdim=True), best, torch.zeros_like(best))
+        if not self.slot_tracks:
+            return found, best
+        return found, best, self.follow(inside, frame_mask)
+
+    def follow(self, inside: Tensor, frame_mask: Tensor) -> Tensor:
+        """``slot_tracks``: the places each slot finds in each frame, inside (B, K, T, D), over the
+        valid frames frame_mask (B, T) in order -> (B, K * 2 * (D // 2)): the bi-directional
+        GRU's last state each way; a row with no valid frame gets zeros."""
+        rows, slots, frames, dim = inside.shape
+        order = torch.argsort((~frame_mask).to(torch.int8), dim=1, stable=True)  # the valid frames first, in order
+        inside = inside.gather(2, order[:, None, :, None].expand_as(inside))
+        lengths = frame_mask.sum(dim=1)  # (B,)
+        packed = nn.utils.rnn.pack_padded_sequence(inside.flatten(0, 1), lengths.repeat_interleave(slots).clamp(min=1).cpu(),
+                                                   batch_first=True, enforce_sorted=False)
+        _, last = self.track(packed)  # (2, B * K, D // 2)
+        track = last.transpose(0, 1).reshape(rows, slots * last.shape[0] * last.shape[-1])
+        return track * (lengths > 0).unsqueeze(-1).to(track.dtype)
 
     def loss(self, out: HeadOutput, batch: VideoBatch) -> Tensor:
         answered = batch.labels != -100
