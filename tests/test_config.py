@@ -196,6 +196,26 @@ def test_build_check_rejects_an_unknown_arg_naming_the_valid_ones():
                               "(it takes dim, num_layers, num_heads, ff_mult, dropout)")
 
 
+
+@pytest.mark.parametrize("setting, message", [
+    ("model.head.args.slot_places=maybe", "model.head.args.slot_places: qa takes true or false, not 'maybe'"),
+    ("model.head.args.slots=2.5", "model.head.args.slots: qa takes a whole number, not 2.5"),
+    ("model.head.args.hidden_dim=true", "model.head.args.hidden_dim: qa takes a whole number, not True"),
+    ("model.head.args.dropout=high", "model.head.args.dropout: qa takes a number, not 'high'"),
+    ("model.video.args.channels=3", "model.video.args.channels: cnn_small takes a list, not 3"),
+    ("model.temporal.args.num_layers=two", "model.temporal.args.num_layers: transformer takes a whole number, not 'two'"),
+])
+def test_build_check_rejects_an_arg_of_the_wrong_type(setting, message):
+    """An argument's value must suit its annotation (a YAML ``maybe`` is a string, not a switch),
+    so a mistyped value fails at startup in one line, not as a wrong model or a traceback."""
+    with pytest.raises(ConfigError) as err:
+        build.check(load_config("qa", None, [setting]))
+    assert str(err.value) == message
+
+
+def test_build_check_takes_a_whole_number_for_a_number_and_null_where_it_may_be_absent():
+    build.check(load_config("qa", None, ["model.head.args.dropout=0", "model.head.args.pair_weight=null"]))
+
 def test_build_check_rejects_an_unknown_name_listing_the_choices():
     cfg = load_config("qa", None, ["model.fusion=fancy"])
     with pytest.raises(ConfigError) as err:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import functools
 import inspect
+import types
+import typing
 
 from torch import nn
 
@@ -118,6 +120,46 @@ def check(cfg: RunConfig) -> None:
                 valid = [n for n, p in params.items() if p.kind is inspect.Parameter.KEYWORD_ONLY]
                 raise ConfigError(f"{where}.args.{key}: {component.name} takes no such argument "
                                   f"(it takes {', '.join(valid)})")
+            wanted = _arg_types(cls).get(key)
+            if wanted is not None and not _fits(component.args[key], wanted):
+                raise ConfigError(f"{where}.args.{key}: {component.name} takes {_type_name(wanted)}, "
+                                  f"not {component.args[key]!r}")
+
+
+@functools.cache
+def _arg_types(cls: type) -> dict[str, object]:
+    """Each keyword argument's annotated type (``typing.get_type_hints`` of ``__init__``)."""
+    return typing.get_type_hints(cls.__init__)
+
+
+def _fits(value: object, wanted: object) -> bool:
+    """Whether a config value (what YAML gives: bool, int, float, str, list, dict, None) suits an
+    annotation: a bool only a bool, an int an int, a float an int or a float, a str a str, a
+    tuple or list a list; each member of a union tried; any other annotation is not checked."""
+    if typing.get_origin(wanted) in (typing.Union, types.UnionType):
+        return any(_fits(value, option) for option in typing.get_args(wanted))
+    if wanted is type(None):
+        return value is None
+    if wanted is bool:
+        return isinstance(value, bool)
+    if wanted is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if wanted is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if wanted is str:
+        return isinstance(value, str)
+    if wanted in (tuple, list) or typing.get_origin(wanted) in (tuple, list):
+        return isinstance(value, (list, tuple))
+    return True
+
+
+def _type_name(wanted: object) -> str:
+    """"true or false", "a whole number", "a number", "a string", "a list", joined by "or"."""
+    if typing.get_origin(wanted) in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(option) for option in typing.get_args(wanted))
+    names = {bool: "true or false", int: "a whole number", float: "a number", str: "a string", type(None): "null"}
+    return names.get(wanted, "a list" if wanted in (tuple, list) or typing.get_origin(wanted) in (tuple, list)
+                     else str(wanted))
 
 
 def _component(cfg: RunConfig, where: str) -> Component | None:
