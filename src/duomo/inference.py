@@ -163,9 +163,8 @@ class Predictor:
                         task=self.task).to(self.device)
         tokens, token_mask, places = self.model.encode_media_places(batch)  # (1, N, D): the video alone
         n = len(texts)
-        logits = head.match(words, mask, tokens.expand(n, -1, -1), token_mask.expand(n, -1),
-                            places=None if places is None else places.expand(n, -1, -1, -1),
-                            frame_mask=batch.frame_mask.expand(n, -1))
+        every = torch.zeros(n, dtype=torch.long, device=tokens.device)  # each text reads the one video
+        logits = head.match(words, mask, tokens, token_mask, rows=every, places=places, frame_mask=batch.frame_mask)
         cosine = self._text_vectors(words, mask) @ head.embed_video(tokens, token_mask)[0]
         return (logits + head.scale * cosine).cpu().numpy().astype(np.float32)
 

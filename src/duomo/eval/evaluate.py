@@ -150,15 +150,23 @@ def rerank(head: RetrievalHead, preds: list[Prediction], words: list[np.ndarray]
                                       @ np.stack([preds[i].video_vector for i in first.values()]).T)
     k = min(head.rerank, len(ids))
     top = np.argsort(-similarity, axis=1, kind="stable")[:, :k]  # (R, k)
-    rows, cols = np.repeat(np.arange(len(preds)), k), top.ravel()
-    scores = similarity[rows, cols].astype(np.float64)
-    for start in range(0, len(rows), chunk):
-        r, c = torch.from_numpy(rows[start : start + chunk]), torch.from_numpy(cols[start : start + chunk])
-        scores[start : start + chunk] += head.match(
-            texts[r], text_mask[r], videos[c], video_mask[c], places=None if places is None else places[c],
-            frame_mask=None if frame_mask is None else frame_mask[c]).numpy()
+    scores = np.take_along_axis(similarity, top, axis=1).astype(np.float64)  # (R, k)
+    # queries shortest first, a block of them at a time, each block's words cut to its longest:
+    # padding costs the matcher as much as words do, and captions vary in length
+    lengths = text_mask.sum(1).numpy()
+    order = np.argsort(lengths, kind="stable")
+    per_block = max(1, chunk // k)
+    for start in range(0, len(order), per_block):
+        block = order[start : start + per_block]
+        width = max(1, int(lengths[block].max()))
+        r, c = torch.from_numpy(np.repeat(block, k)), torch.from_numpy(top[block].ravel())
+        shown, rows = torch.unique(c, return_inverse=True)  # each candidate video's tokens projected once
+        scores[block] += head.match(
+            texts[r, :width], text_mask[r, :width], videos[shown], video_mask[shown], rows=rows,
+            places=None if places is None else places[shown],
+            frame_mask=None if frame_mask is None else frame_mask[shown]).view(len(block), k).numpy()
     for r, p in enumerate(preds):
-        p.reranked = {ids[j]: float(s) for j, s in zip(top[r], scores[r * k : (r + 1) * k])}
+        p.reranked = {ids[j]: float(s) for j, s in zip(top[r], scores[r])}
 
 
 def score(task: str, preds: list[Prediction], vocab: TaskVocab, *, use_meteor: bool = True) -> dict:

@@ -138,22 +138,24 @@ class RetrievalHead(nn.Module):
             if places is None or frame_mask is None:
                 raise ValueError("model.head.args.match_places: the matcher reads the places of each frame, "
                                  "which only model.cell_pool gives; set model.cell_pool too")
-            if rows is not None:
-                places, frame_mask = places[rows], frame_mask[rows]
             words, word_mask = fused.tokens[:, -fused.text_tokens:], fused.mask[:, -fused.text_tokens:]
-            features = torch.cat([features, *self.look_inside(words, word_mask.bool(), places, frame_mask.bool())], -1)
+            features = torch.cat([features, *self.look_inside(words, word_mask.bool(), places, frame_mask.bool(), rows)],
+                                 dim=-1)
         return self.match_score(features).squeeze(-1)
 
-    def look_inside(self, words: Tensor, word_mask: Tensor, places: Tensor,
-                    frame_mask: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def look_inside(self, words: Tensor, word_mask: Tensor, places: Tensor, frame_mask: Tensor,
+                    rows: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
         """``match_places``: words (P, L, D) with mask (P, L) read places (P, T, places, D) of the
-        frames frame_mask (P, T) keeps -> (P, D) the places found, (P, D) their agreement with the
+        frames frame_mask (P, T) keeps (or with ``rows`` (P,), pair i the places and frames of
+        video ``rows[i]``, normed once per video) -> (P, D) the places found, (P, D) their agreement with the
         words, (P, 1) the best places' match, each pooled over the valid words by the softmax of
         ``word_weight``. Word l's query q (projected) scores each place by <q, place> / sqrt(D)
         (places layer-normed); a softmax over all the valid frames' places weighs them (found f),
         the agreement is q * f, the best match the highest score. A pair with no valid frame
         finds nothing (zeros)."""
-        places = self.place_norm(places).flatten(1, 2)  # (P, T * places, D)
+        places = self.place_norm(places).flatten(1, 2)  # (P or V, T * places, D)
+        if rows is not None:
+            places, frame_mask = places[rows], frame_mask[rows]
         valid = frame_mask.repeat_interleave(places.shape[1] // frame_mask.shape[1], dim=1)  # (P, T * places)
         query = self.place_query(words)  # (P, L, D)
         scores = torch.einsum("pld,pnd->pln", query, places) / places.shape[-1] ** 0.5
