@@ -851,6 +851,35 @@ def test_the_retrieval_matcher_needs_the_words_kept():
 
 
 
+
+def test_place_queries_read_the_models_place_readings():
+    """``place_queries`` on the classify preset: the loss reaches the queries and, through the
+    places, the ``cell_pool`` reading; changing one place of video 1 changes video 1's logits
+    alone. Without ``cell_pool`` the config is refused in one line."""
+    with pytest.raises(ConfigError, match=r"^model\.head\.args\.place_queries: the queries look inside .* "
+                                          r"or model\.head\.args\.place_queries=0$"):
+        build.check(load_config("classify", None, ["model.head.args.place_queries=2", "model.cell_pool=0",
+                                                   "model.cell_motion=false"]))
+    cfg = tiny_config("classify")
+    cfg.model.head.args.update(place_queries=2)
+    build.check(cfg)
+    torch.manual_seed(0)
+    model = build.build_model(cfg, vocab=VOCAB, num_outputs=K)
+    batch = model_batch("classify", cfg)
+    out = model(batch)
+    loss = model.head.loss(out, batch)
+    loss.backward()
+    assert torch.isfinite(loss) and model.head.place_query.grad.abs().sum() > 0
+    assert model.head.frame_query.grad.abs().sum() > 0 and model.cell_pool.out.weight.grad.abs().sum() > 0
+    model.eval()
+    with torch.no_grad():
+        fused = model.fuse(batch)
+        base = model.head(fused, batch).logits
+        moved = fused.places.clone()
+        moved[1, 0, 0] += torch.linspace(-3.0, 3.0, D)
+        changed = (model.head(dataclasses.replace(fused, places=moved), batch).logits - base).abs().amax(dim=1) > 1e-6
+    assert changed.tolist() == [False, True]
+
 def test_match_places_refuse_models_without_a_matcher_or_places():
     for overrides in (["model.head.args.matcher_layers=0"], ["model.cell_pool=0", "model.cell_motion=false"]):
         with pytest.raises(ConfigError, match=r"^model\.head\.args\.match_places: the matcher's words look inside .*"

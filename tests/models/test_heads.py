@@ -466,6 +466,65 @@ def test_classify_all_labels_loss_by_hand_and_it_learns_both():
     overfit(head, fused, batch, both_right)
 
 
+
+def test_classify_place_queries_by_hand():
+    """``place_queries``: after the pooled vector, per query the places of each valid frame
+    weighed by a softmax of <q, LN(place)> / sqrt(D), the frames by a softmax over the valid ones
+    of <v, what was found there> / sqrt(D); then per query the expected time of its frames."""
+    torch.manual_seed(0)
+    head = ClassifyHead(dim=D, num_classes=K, hidden_dim=0, dropout=0.0, place_queries=2).eval()
+    gen = torch.Generator().manual_seed(8)
+    places = torch.randn(2, 3, 4, D, generator=gen)  # two videos, three frames of four places
+    frame_mask = torch.tensor([[True, True, False], [True, True, True]])
+    fused = Fused(tokens=torch.zeros(2, 1, D), mask=torch.ones(2, 1, dtype=torch.bool),
+                  pooled=torch.randn(2, D, generator=gen), places=places)
+    batch = VideoBatch(video_ids=["a", "b"], frame_mask=frame_mask)
+    read = []
+    head.classifier.register_forward_hook(lambda module, args, out: read.append(args[0]))
+    with torch.no_grad():
+        head(fused, batch)
+        for video in range(2):
+            valid = int(frame_mask[video].sum())
+            own = F.layer_norm(places[video, :valid], (D,), head.place_norm.weight, head.place_norm.bias)
+            found, when = [], []
+            for q in range(2):
+                inside = torch.einsum("tp,tpd->td", torch.softmax(own @ head.place_query[q] / D ** 0.5, dim=1), own)
+                weights = torch.softmax(inside @ head.frame_query[q] / D ** 0.5, dim=0)
+                found.append(weights @ inside)
+                when.append(weights @ ((torch.arange(valid) + 0.5) / valid))
+            torch.testing.assert_close(read[0][video], torch.cat([fused.pooled[video], *found, torch.stack(when)]))
+    with pytest.raises(ValueError, match="only model.cell_pool gives"):
+        head(dataclasses.replace(fused, places=None), batch)
+
+
+def test_classify_place_queries_learn_what_the_pooled_frames_cannot_tell():
+    """Two objects in one frame, a shape code plus a colour code each at a place of its own; the
+    pooled vector is their sum, the same whichever colour goes with which shape. The class is the
+    colour of the first shape: with ``place_queries`` a query finds that shape's place and every
+    video is learnt, without them the videos that differ only in the pairing cannot be told apart."""
+    gen = torch.Generator().manual_seed(9)
+    kinds = 3
+    shape_code, colour_code = torch.randn(kinds, D, generator=gen), torch.randn(kinds, D, generator=gen)
+    videos = [(shapes, (first, second)) for shapes in [(0, 1), (0, 2)] for first in range(kinds)
+              for second in range(kinds) if first != second]
+    places = torch.stack([torch.stack([shape_code[s] + colour_code[c] for s, c in zip(shapes, colours)])
+                          for shapes, colours in videos]).unsqueeze(1)  # (V, 1 frame, 2 places, D)
+    fused = Fused(tokens=places[:, :, 0], mask=torch.ones(len(videos), 1, dtype=torch.bool),
+                  pooled=places.sum(dim=(1, 2)), places=places)
+    labels = torch.tensor([colours[0] for _, colours in videos])
+    batch = VideoBatch(video_ids=[str(i) for i in range(len(videos))],
+                       frame_mask=torch.ones(len(videos), 1, dtype=torch.bool), labels=labels)
+
+    def all_right(h) -> bool:
+        return [row[0][0] for row in h.predict(h(fused, batch))] == labels.tolist()
+
+    torch.manual_seed(0)
+    overfit(ClassifyHead(dim=D, num_classes=K, hidden_dim=32, dropout=0.0, place_queries=2), fused, batch, all_right,
+            max_steps=600)
+    torch.manual_seed(0)
+    with pytest.raises(pytest.fail.Exception):
+        overfit(ClassifyHead(dim=D, num_classes=K, hidden_dim=32, dropout=0.0), fused, batch, all_right, max_steps=300)
+
 def test_classify_head_overfits_multi_label():
     torch.manual_seed(0)
     head = ClassifyHead(dim=D, num_classes=K, multi_label=True, hidden_dim=32, dropout=0.0)

@@ -223,6 +223,9 @@ def _component(cfg: RunConfig, where: str) -> Component | None:
     if where == "model.head" and component.args.get("slot_tracks") and not component.args.get("slot_places"):
         raise ConfigError("model.head.args.slot_tracks: follows the places each slot finds through time; needs "
                           "model.head.args.slot_places too, or set model.head.args.slot_tracks=false")
+    if where == "model.head" and component.args.get("place_queries", 0) and not cfg.model.cell_pool > 0:
+        raise ConfigError("model.head.args.place_queries: the queries look inside each frame's places, read by "
+                          "model.cell_pool; set model.cell_pool too, or model.head.args.place_queries=0")
     if where == "model.head" and component.args.get("match_places") and not (
             component.args.get("matcher_layers", 0) > 0 and cfg.model.cell_pool > 0):
         raise ConfigError("model.head.args.match_places: the matcher's words look inside the candidate's frames' "

@@ -1,6 +1,15 @@
 """Classification head: single-label (softmax) or multi-label (one sigmoid per class).
 
 pooled (B, D) -> logits (B, K).
+
+With ``place_queries`` = Q > 0 the classes also read Q learned queries that look inside the
+frames, as the qa head's slots do for a question (stacked attention, Yang et al., 2016,
+https://arxiv.org/abs/1511.02274), with no question: query q attends over the places of each
+frame (``Fused.places``, ``model.cell_pool``'s readings before their maximum; a softmax over the
+frame's places), then over the valid frames by how well what it found there answers a second
+learned vector (a softmax over the frames), and gives what it found and when (the expected time,
+a fraction of the video). A frame token's maximum over its places keeps "something moves down"
+but not always which thing; a query can learn to follow what moves and say when.
 """
 
 from __future__ import annotations
@@ -10,7 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from duomo.batch import Fused, HeadOutput, VideoBatch
-from duomo.models.layers import MLP
+from duomo.models.layers import MLP, valid_fractions
 
 
 class ClassifyHead(nn.Module):
@@ -19,12 +28,20 @@ class ClassifyHead(nn.Module):
 
     def __init__(self, *, dim: int, num_classes: int, multi_label: bool = False, hidden_dim: int = 512,
                  dropout: float = 0.1, threshold: float = 0.5, label_smoothing: float = 0.0,
-                 all_labels_weight: float = 0.0):
+                 all_labels_weight: float = 0.0, place_queries: int = 0):
         super().__init__()
+        if place_queries < 0:
+            raise ValueError(f"model.head.args.place_queries: 0 (off) or a number of queries, got {place_queries}")
+        self.place_queries = place_queries
+        width = dim + place_queries * (dim + 1)  # the pooled vector, then each query's places found and when
+        if place_queries:
+            self.place_query = nn.Parameter(torch.randn(place_queries, dim) * dim ** -0.5)
+            self.frame_query = nn.Parameter(torch.randn(place_queries, dim) * dim ** -0.5)
+            self.place_norm = nn.LayerNorm(dim)
         if hidden_dim > 0:
-            self.classifier: nn.Module = MLP(dim, hidden_dim, num_classes, dropout)
+            self.classifier: nn.Module = MLP(width, hidden_dim, num_classes, dropout)
         else:
-            self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(dim, num_classes))
+            self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(width, num_classes))
         self.all_labels_weight = all_labels_weight
         """Single-label: also learn, from the same pooled vector, every label the video has (the
         manifest's ``labels``, the first being the class), one sigmoid each, binary cross-entropy
@@ -36,7 +53,30 @@ class ClassifyHead(nn.Module):
 
     def forward(self, fused: Fused, batch: VideoBatch) -> HeadOutput:
         others = self.all_labels(fused.pooled) if self.all_labels is not None and batch.label_sets is not None else None
-        return HeadOutput(logits=self.classifier(fused.pooled), fused=fused, label_sets=others)
+        features = fused.pooled
+        if self.place_queries:
+            features = torch.cat([features, *self.look_inside(fused, batch)], dim=-1)
+        return HeadOutput(logits=self.classifier(features), fused=fused, label_sets=others)
+
+    def look_inside(self, fused: Fused, batch: VideoBatch) -> tuple[Tensor, Tensor]:
+        """``place_queries``: (B, Q * D) each query's places found, weighed over the frames, and
+        (B, Q) when. Query q scores each place of each frame by <q, place> / sqrt(D) (places
+        layer-normed), a softmax over the frame's places gives what it finds there, f_t; the
+        frames weigh by a softmax over the valid ones of <v_q, f_t> / sqrt(D). A row with no
+        valid frame finds nothing (zeros)."""
+        if fused.places is None:
+            raise ValueError("model.head.args.place_queries: reads the places of each frame, which only "
+                             "model.cell_pool gives; set model.cell_pool too")
+        rows = batch.row_videos
+        places = self.place_norm(fused.places)[rows]  # (B, T, P, D)
+        frame_mask = batch.frame_mask[rows].bool()  # (B, T)
+        scale = places.shape[-1] ** -0.5
+        scores = torch.einsum("qd,btpd->bqtp", self.place_query, places) * scale
+        inside = torch.einsum("bqtp,btpd->bqtd", torch.softmax(scores, dim=-1), places)  # (B, Q, T, D)
+        frames = torch.einsum("qd,bqtd->bqt", self.frame_query, inside) * scale
+        weights = torch.softmax(frames.masked_fill(~frame_mask.unsqueeze(1), float("-inf")), dim=-1).nan_to_num(0.0)
+        found = torch.einsum("bqt,bqtd->bqd", weights, inside).flatten(1)
+        return found, torch.einsum("bqt,bt->bq", weights, valid_fractions(frame_mask).to(places.dtype))
 
     def loss(self, out: HeadOutput, batch: VideoBatch) -> Tensor:
         if self.multi_label:
