@@ -147,9 +147,9 @@ class RetrievalHead(nn.Module):
                     rows: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
         """``match_places``: words (P, L, D) with mask (P, L) read places (P, T, places, D) of the
         frames frame_mask (P, T) keeps (or with ``rows`` (P,), pair i the places and frames of
-        video ``rows[i]``, normed once per video) -> (P, D) the places found, (P, D) their agreement with the
-        words, (P, 1) the best places' match, each pooled over the valid words by the softmax of
-        ``word_weight``. Word l's query q (projected) scores each place by <q, place> / sqrt(D)
+        video ``rows[i]``, normed once per video) -> (P, D) the places found, (P, D) their
+        agreement with the words, (P, 1) the best places' match, each pooled over the valid words
+        by the softmax of ``word_weight``. Word l's query q (projected) scores each place by <q, place> / sqrt(D)
         (places layer-normed); a softmax over all the valid frames' places weighs them (found f),
         the agreement is q * f, the best match the highest score. A pair with no valid frame
         finds nothing (zeros)."""
