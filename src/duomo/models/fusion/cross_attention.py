@@ -89,14 +89,6 @@ class SelfAttentionBlock(nn.Module):
         return x + self.drop(attended)
 
 
-def _grouping_pads(rows: Tensor, num_videos: int) -> bool:
-    """Whether ``_slots``' layout (every video as many slots as the one with most rows) would be
-    more than twice as many slots as rows: each video's rows then cost more padded than the
-    video's keys and values computed once save (re-ranking, where a few videos are candidates
-    of many queries)."""
-    return num_videos * int(torch.bincount(rows, minlength=num_videos).max()) > 2 * len(rows)
-
-
 def _slots(rows: Tensor, num_videos: int) -> tuple[Tensor, int]:
     """rows (B,) long, each row's video -> each row's slot in a (num_videos * per_video) layout
     that gives every video ``per_video`` consecutive slots, and per_video (its most rows)."""
@@ -149,8 +141,7 @@ class CrossAttentionFusion(nn.Module):
         """``rows`` (B,) long, when given: video and video_mask hold one row per video and text row
         i is about video ``rows[i]`` (many questions about one video)."""
         video_mask, text_mask = video_mask.bool(), text_mask.bool()
-        if rows is not None and (len(self.video_from_text) or _grouping_pads(rows, video.shape[0])):
-            # the video side differs per row, or laying the rows out by video would pad more than it saves
+        if rows is not None and len(self.video_from_text):  # the video side differs per row
             video, video_mask, rows = video[rows], video_mask[rows], None
         for i, text_block in enumerate(self.text_from_video):
             if i < len(self.text_self):
