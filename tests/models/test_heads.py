@@ -308,6 +308,22 @@ def test_qa_slot_places_by_hand():
         QAHead(dim=D, num_answers=K, slot_places=True)
 
 
+def one_word_toy(tokens: torch.Tensor, places: torch.Tensor, labels: torch.Tensor):
+    """(fused, batch, all_right) of a toy QA set: each row its own video, ``tokens`` (V, T + 1, D)
+    its frames then a one-word question (also the pooled vector), ``places`` (V, T, P, D), every
+    frame valid; ``all_right(head)`` when the head answers every row's label."""
+    rows, frames = tokens.shape[0], tokens.shape[1] - 1
+    fused = Fused(tokens=tokens, mask=torch.ones(rows, frames + 1, dtype=torch.bool), pooled=tokens[:, -1],
+                  text_tokens=1, places=places)
+    batch = VideoBatch(video_ids=[str(i) for i in range(rows)], frame_mask=torch.ones(rows, frames, dtype=torch.bool),
+                       labels=labels)
+
+    def all_right(h) -> bool:
+        return torch.equal(torch.tensor([i for i, _ in h.predict(h(fused, batch))]), labels)
+
+    return fused, batch, all_right
+
+
 def test_qa_slot_places_learn_which_colour_goes_with_the_shape_asked():
     """Two objects in each frame, each a shape code plus a colour code at a place of its own; the
     frame tokens are their sum, the same whichever colour goes with which shape. Asked about one
@@ -324,14 +340,7 @@ def test_qa_slot_places_learn_which_colour_goes_with_the_shape_asked():
     places[:, 1] = places[:, 1].flip(1)  # the objects swap places in the second frame
     tokens = torch.cat([places.sum(2), torch.stack([word_code[shapes[asked]] for shapes, _, asked in rows])[:, None]], dim=1)
     labels = torch.tensor([colours[asked] for _, colours, asked in rows])
-    fused = Fused(tokens=tokens, mask=torch.ones(len(rows), frames + 1, dtype=torch.bool), pooled=tokens[:, -1],
-                  text_tokens=1, places=places)
-    batch = VideoBatch(video_ids=[str(i) for i in range(len(rows))], frame_mask=torch.ones(len(rows), frames, dtype=torch.bool),
-                       labels=labels)
-
-    def all_right(h) -> bool:
-        return torch.equal(torch.tensor([i for i, _ in h.predict(h(fused, batch))]), labels)
-
+    fused, batch, all_right = one_word_toy(tokens, places, labels)
     torch.manual_seed(0)
     overfit(QAHead(dim=D, num_answers=K, hidden_dim=32, dropout=0.0, slots=2, slot_places=True), fused, batch,
             all_right, max_steps=600)
@@ -374,14 +383,7 @@ def test_qa_slot_tracks_learn_what_the_object_ends_as():
     places = torch.stack([torch.stack([torch.stack([state[s], distractor]) for s in pair]) for pair in rows])  # (V, 2, 2, D)
     tokens = torch.cat([torch.zeros(len(rows), frames, D), word.expand(len(rows), 1, D)], dim=1)
     labels = torch.tensor([second for _, second in rows])
-    fused = Fused(tokens=tokens, mask=torch.ones(len(rows), frames + 1, dtype=torch.bool), pooled=tokens[:, -1],
-                  text_tokens=1, places=places)
-    batch = VideoBatch(video_ids=[str(i) for i in range(len(rows))], frame_mask=torch.ones(len(rows), frames, dtype=torch.bool),
-                       labels=labels)
-
-    def all_right(h) -> bool:
-        return torch.equal(torch.tensor([i for i, _ in h.predict(h(fused, batch))]), labels)
-
+    fused, batch, all_right = one_word_toy(tokens, places, labels)
     torch.manual_seed(0)
     overfit(QAHead(dim=D, num_answers=K, hidden_dim=32, dropout=0.0, slots=1, slot_places=True, slot_tracks=True),
             fused, batch, all_right, max_steps=600)
