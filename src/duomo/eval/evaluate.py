@@ -160,7 +160,9 @@ def rerank(head: RetrievalHead, preds: list[Prediction], words: list[np.ndarray]
         block = order[start : start + per_block]
         width = max(1, int(lengths[block].max()))
         r, c = torch.from_numpy(np.repeat(block, k)), torch.from_numpy(top[block].ravel())
-        shown, rows = torch.unique(c, return_inverse=True)  # each candidate video's tokens projected once
+        shown, rows, counts = torch.unique(c, return_inverse=True, return_counts=True)  # each video's tokens once
+        if len(shown) * int(counts.max()) > 8 * len(c):  # the matcher lays rows out by video, padded to the most
+            shown, rows = c, torch.arange(len(c))        # shared one: past 8x the pairs, one copy per pair instead
         scores[block] += head.match(
             texts[r, :width], text_mask[r, :width], videos[shown], video_mask[shown], rows=rows,
             places=None if places is None else places[shown],
