@@ -148,9 +148,14 @@ def _fits(value: object, wanted: object) -> bool:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     if wanted is str:
         return isinstance(value, str)
-    if wanted in (tuple, list) or typing.get_origin(wanted) in (tuple, list):
+    if _is_list(wanted):
         return isinstance(value, (list, tuple))
     return True
+
+
+def _is_list(wanted: object) -> bool:
+    """Whether an annotation is a tuple or list, bare or typed (``tuple[int, ...]``)."""
+    return wanted in (tuple, list) or typing.get_origin(wanted) in (tuple, list)
 
 
 def _type_name(wanted: object) -> str:
@@ -158,8 +163,7 @@ def _type_name(wanted: object) -> str:
     if typing.get_origin(wanted) in (typing.Union, types.UnionType):
         return " or ".join(_type_name(option) for option in typing.get_args(wanted))
     names = {bool: "true or false", int: "a whole number", float: "a number", str: "a string", type(None): "null"}
-    return names.get(wanted, "a list" if wanted in (tuple, list) or typing.get_origin(wanted) in (tuple, list)
-                     else str(wanted))
+    return names.get(wanted, "a list" if _is_list(wanted) else str(wanted))
 
 
 def _component(cfg: RunConfig, where: str) -> Component | None:

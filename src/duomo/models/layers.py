@@ -126,6 +126,15 @@ def valid_fractions(mask: Tensor) -> Tensor:
     return (index.float() + 0.5) / count
 
 
+def look_into_frames(queries: Tensor, places: Tensor) -> tuple[Tensor, Tensor]:
+    """Each query looks into each frame, as stacked attention looks into an image's regions (Yang
+    et al., 2016, https://arxiv.org/abs/1511.02274): queries (B, Q, D) over places (B, T, P, D) ->
+    scores (B, Q, T, P) = <q, place> / sqrt(D), and what each query finds in each frame
+    (B, Q, T, D), the frame's places weighed by a softmax of their scores."""
+    scores = torch.einsum("bqd,btpd->bqtp", queries, places) / places.shape[-1] ** 0.5
+    return scores, torch.einsum("bqtp,btpd->bqtd", torch.softmax(scores, dim=-1), places)
+
+
 def time_code(times: Tensor, dim: int, scale: float = 64.0) -> Tensor:
     """Sine/cosine codes (..., dim) of continuous positions ``times`` (...) in [0, 1] (fractions
     of the video), so frame and sound tokens at the same moment get the same code."""

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from duomo.batch import Fused, HeadOutput, VideoBatch
-from duomo.models.layers import MLP, valid_fractions
+from duomo.models.layers import MLP, look_into_frames, valid_fractions
 
 
 class ClassifyHead(nn.Module):
@@ -70,10 +70,8 @@ class ClassifyHead(nn.Module):
         rows = batch.row_videos
         places = self.place_norm(fused.places)[rows]  # (B, T, P, D)
         frame_mask = batch.frame_mask[rows].bool()  # (B, T)
-        scale = places.shape[-1] ** -0.5
-        scores = torch.einsum("qd,btpd->bqtp", self.place_query, places) * scale
-        inside = torch.einsum("bqtp,btpd->bqtd", torch.softmax(scores, dim=-1), places)  # (B, Q, T, D)
-        frames = torch.einsum("qd,bqtd->bqt", self.frame_query, inside) * scale
+        _, inside = look_into_frames(self.place_query.expand(len(rows), -1, -1), places)  # (B, Q, T, D)
+        frames = torch.einsum("qd,bqtd->bqt", self.frame_query, inside) / places.shape[-1] ** 0.5
         weights = torch.softmax(frames.masked_fill(~frame_mask.unsqueeze(1), float("-inf")), dim=-1).nan_to_num(0.0)
         found = torch.einsum("bqt,bqtd->bqd", weights, inside).flatten(1)
         return found, torch.einsum("bqt,bt->bq", weights, valid_fractions(frame_mask).to(places.dtype))

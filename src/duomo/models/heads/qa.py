@@ -62,7 +62,7 @@ from torch import Tensor, nn
 
 from duomo.batch import Fused, HeadOutput, VideoBatch
 from duomo.models.heads.moment import inside_loss, span_bins
-from duomo.models.layers import MLP, valid_fractions
+from duomo.models.layers import MLP, look_into_frames, valid_fractions
 
 
 class Slots(NamedTuple):
@@ -195,8 +195,7 @@ class QAHead(nn.Module):
             raise ValueError("model.head.args.slot_places: reads the places of each frame, which only "
                              "model.cell_pool gives; set model.cell_pool too")
         places = self.place_norm(fused.places)[batch.row_videos]  # (B, T, P, D)
-        scores = torch.einsum("bkd,btpd->bktp", self.place_query(slots.queries), places) / places.shape[-1] ** 0.5
-        inside = torch.einsum("bktp,btpd->bktd", torch.softmax(scores, dim=-1), places)  # (B, K, T, D)
+        scores, inside = look_into_frames(self.place_query(slots.queries), places)  # (B, K, T, P), (B, K, T, D)
         found = torch.einsum("bkt,bktd->bkd", slots.weights, inside).flatten(1)
         valid = frame_mask[:, None, :, None]
         best = scores.masked_fill(~valid, float("-inf")).amax(dim=(-2, -1))  # (B, K)
